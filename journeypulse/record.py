@@ -1,0 +1,116 @@
+"""The one mention record that crosses every package boundary.
+
+Invariants: ``id`` is a pure function of (source, native_id), so refetching is idempotent;
+``content_hash`` is a pure function of the normalised text, so cross-source duplicates are
+visible; timestamps are timezone-aware; ``author`` is a keyed pseudonym, never a raw handle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Zero-width and bidi control characters carry no meaning for analysis but break
+# hashing and matching; they are stripped during normalisation.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+_WHITESPACE = re.compile(r"\s+")
+
+MAX_TEXT_CHARS = 20_000
+"""Longest text stored. Longer texts are quarantined, never cut silently."""
+
+JsonScalar = str | int | float | bool | None
+
+
+def _require_aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must be timezone-aware (listeners parse naive times as UTC)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
+
+
+def normalise_text(text: str) -> str:
+    """NFKC, invisible characters removed, casefolded, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    return _WHITESPACE.sub(" ", text.casefold()).strip()
+
+
+def content_hash(text: str) -> str:
+    """Hash of the normalised text: equal for the same words across sources."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:32]
+
+
+def make_mention_id(source: str, native_id: str) -> str:
+    """Deterministic mention id from the configured source name and the source's own id."""
+    return hashlib.sha256(f"{source}\x1f{native_id}".encode()).hexdigest()[:32]
+
+
+class Mention(BaseModel):
+    """A post, review, comment or contact that mentions a configured brand."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=32, max_length=32)
+    source: str = Field(min_length=1, description="configured source name, e.g. 'sample'")
+    source_kind: str = Field(min_length=1, description="listener kind, e.g. 'file', 'x', 'reddit'")
+    native_id: str = Field(min_length=1)
+    url: str | None = None
+    author: str | None = Field(default=None, description="keyed pseudonym of the author")
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    created_at: AwareDatetime
+    fetched_at: AwareDatetime
+    channel: str | None = Field(default=None, description="touchpoint/channel, e.g. 'social'")
+    brand: str | None = None
+    matched_terms: tuple[str, ...] = ()
+    language_hint: str | None = Field(default=None, description="language claimed by the source")
+    content_hash: str = Field(min_length=32, max_length=32)
+    metadata: dict[str, JsonScalar] = Field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        source: str,
+        source_kind: str,
+        native_id: str,
+        text: str,
+        created_at: datetime,
+        fetched_at: datetime,
+        **fields: object,
+    ) -> Mention:
+        """Make a mention, deriving ``id`` and ``content_hash`` so callers cannot get them wrong."""
+        return cls.model_validate(
+            {
+                "id": make_mention_id(source, native_id),
+                "source": source,
+                "source_kind": source_kind,
+                "native_id": native_id,
+                "text": text,
+                "created_at": created_at,
+                "fetched_at": fetched_at,
+                "content_hash": content_hash(text),
+                **fields,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """A row a listener could not turn into a mention, kept with its reason (never dropped)."""
+
+    source: str
+    reason: str
+    payload: str
+    locator: str = ""  # where it came from, e.g. "sample.jsonl:17"
+
+
+Cursor = str
+"""A listener's opaque resume point (e.g. newest id seen, file offset), stored per source+query."""
