@@ -1,0 +1,63 @@
+"""Retries with exponential backoff and full jitter, shared by the network listeners.
+
+Only transient failures are retried (timeouts, connection errors, 5xx, 429); a 429 that
+says when the limit resets waits until then, capped so a run never hangs for hours.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+class TransientError(Exception):
+    """Raised by a listener's I/O method for a failure worth retrying.
+
+    ``retry_after`` (seconds) is honoured when the server said when to come back.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 60.0
+    max_retry_after: float = 900.0  # never sleep longer than this for one 429
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def call_with_retries(
+    operation: Callable[[], T],
+    *,
+    what: str,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+) -> T:
+    """Run ``operation``; on TransientError wait and retry, re-raising after the last attempt."""
+    rng = rng or random.Random()
+    for attempt in range(policy.attempts):
+        try:
+            return operation()
+        except TransientError as exc:
+            if attempt == policy.attempts - 1:
+                raise
+            wait = policy.delay(attempt, exc.retry_after, rng)
+            logger.warning("%s: %s; retry %d/%d in %.1fs", what, exc, attempt + 1, policy.attempts - 1, wait)
+            sleep(wait)
+    raise AssertionError("unreachable")  # the loop always returns or raises
