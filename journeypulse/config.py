@@ -75,11 +75,25 @@ class JourneyConfig(_Strict):
     taxonomy: str | None = Field(default=None, description="taxonomy YAML path; default bundled")
 
 
+# Widely used languages; identification is restricted to these so that short social posts
+# are not labelled with rare neighbours (e.g. Indonesian as Javanese). Teams can widen it.
+DEFAULT_LANGUAGE_CANDIDATES = [
+    "ar", "bn", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hu", "id", "it", "ja",
+    "ko", "ms", "nl", "no", "pl", "pt", "ro", "ru", "sv", "sw", "ta", "th", "tl", "tr", "uk", "ur", "vi", "zh",
+]
+
+
+class LanguageConfig(_Strict):
+    candidates: list[str] = Field(default=DEFAULT_LANGUAGE_CANDIDATES, min_length=1)
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="below this the source's hint wins")
+
+
 class PrivacyConfig(_Strict):
     pseudonym_key_env: str = "JOURNEYPULSE_PSEUDONYM_KEY"
 
 
 class Settings(_Strict):
+    config_dir: Path = Field(default=Path("."), description="folder of the config file; set by load_settings")
     data_dir: Path = Path("data")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("JOURNEYPULSE_CACHE", "~/.cache/journeypulse")).expanduser())
     brands: list[BrandConfig] = Field(min_length=1)
@@ -87,6 +101,7 @@ class Settings(_Strict):
     model: ModelConfig = ModelConfig()
     storage: StorageConfig = StorageConfig()
     journeys: JourneyConfig = JourneyConfig()
+    language: LanguageConfig = LanguageConfig()
     privacy: PrivacyConfig = PrivacyConfig()
 
     @field_validator("sources")
@@ -139,4 +154,4 @@ def load_settings(path: Path | str, *, base_dir: Path | None = None) -> Settings
         raise ConfigError(f"config file {path}: {problems}") from exc
     base = base_dir or path.parent
     data_dir = settings.data_dir if settings.data_dir.is_absolute() else base / settings.data_dir
-    return settings.model_copy(update={"data_dir": data_dir.resolve()})
+    return settings.model_copy(update={"data_dir": data_dir.resolve(), "config_dir": base.resolve()})

@@ -1,0 +1,234 @@
+"""The ``journeypulse`` command line: each pipeline step, the whole run, and the analyst tools.
+
+Only the project's own errors are caught: they print ``error: ...`` to stderr and exit 2 for
+configuration and usage problems, 1 for a failed run. Anything else is a bug and shows a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from journeypulse.config import Settings
+from journeypulse.errors import ConfigError, JourneypulseError, PipelineError
+from pipeline import steps
+
+app = typer.Typer(help="Social listening and multilingual sentiment mapped onto customer-journey stages.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+sources_app = typer.Typer(help="Inspect and check the configured sources.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="config YAML (default: $JOURNEYPULSE_CONFIG, ./journeypulse.yaml, "
+                 "then the bundled example)"),
+]
+SinceOption = Annotated[datetime | None, typer.Option(help="only mentions created at/after (ISO, with timezone)")]
+UntilOption = Annotated[datetime | None, typer.Option(help="only mentions created before (ISO, with timezone)")]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``, turning the project's errors into a message and an exit code."""
+    try:
+        return action()
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except JourneypulseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextlib.contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar (or spinner when the total is unknown); yields an ``advance(n)`` callback."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _settings(config: Path | None) -> Settings:
+    return _guard(lambda: steps.load_run_settings(config))
+
+
+@contextlib.contextmanager
+def _store(settings: Settings) -> Iterator[steps.Store]:
+    store = _guard(lambda: steps.open_store(settings))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _print_pull(report: steps.PullReport) -> None:
+    console.print(
+        f"read {report.read} = stored {report.stored} + duplicates {report.duplicates} "
+        f"+ quarantined {report.quarantined}  ({report.sources} source(s))"
+    )
+    for note in report.skipped:
+        console.print(f"[yellow]skipped[/] {note}", highlight=False)
+    for note in report.failed:
+        err_console.print(f"[red]failed[/] {note}", highlight=False)
+
+
+def _check_pull(report: steps.PullReport, store: steps.Store) -> None:
+    """Fail only when nothing usable was read, and say why."""
+    if report.stored + report.duplicates == 0 and store.counts().get("mentions", 0) == 0:
+        reasons = report.failed + report.skipped
+        why = "; ".join(reasons) if reasons else (
+            f"all {report.read} rows were quarantined" if report.read else "the sources yielded no rows"
+        )
+        raise PipelineError(f"nothing usable was read: {why} (see the quarantine table for row-level reasons)")
+
+
+def _stage_table(store: steps.Store, brand: str | None) -> Table:
+    table = Table(title=f"Journey stages{f' - {brand}' if brand else ''}")
+    for column in ("stage", "mentions", "% pos", "% neu", "% neg", "net", "top pain points"):
+        table.add_column(column, justify="left" if column in ("stage", "top pain points") else "right")
+    for row in store.stage_summary(brand=brand):
+        pains = ", ".join(f"{name} ({count})" for name, count in row.top_pain_points) or "-"
+        table.add_row(
+            row.stage, str(row.mentions), f"{row.positive_share:.0%}", f"{row.neutral_share:.0%}",
+            f"{row.negative_share:.0%}", f"{row.net_sentiment:+.2f}", pains,
+        )
+    return table
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@app.command()
+def pull(config: ConfigOption = None, source: Annotated[str | None, typer.Option(help="only this source")] = None,
+         query: Annotated[str | None, typer.Option(help="only this query group of --source")] = None) -> None:
+    """Pull new mentions from the enabled sources and store them."""
+    settings = _settings(config)
+    with _store(settings) as store, _progress("pulling") as advance:
+        report = _guard(lambda: steps.pull(settings, store, source=source, query=query, advance=advance))
+    _print_pull(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("detect-languages")
+def detect_languages(config: ConfigOption = None) -> None:
+    """Identify the language of every mention that has none yet."""
+    settings = _settings(config)
+    with _store(settings) as store, _progress("identifying languages") as advance:
+        report = _guard(lambda: steps.identify_languages(settings, store, advance=advance))
+    console.print(f"languages identified: {report.processed}")
+
+
+@app.command()
+def classify(config: ConfigOption = None,
+             model: Annotated[str | None, typer.Option(help="model name, folder or Hugging Face id")] = None,
+             brand: Annotated[str | None, typer.Option()] = None, since: SinceOption = None,
+             until: UntilOption = None) -> None:
+    """Classify sentiment for mentions without a result for the current model."""
+    settings = _settings(config)
+    since, until = _guard(lambda: steps.resolve_period(since, until))
+    with _store(settings) as store, _progress("classifying") as advance:
+        report = _guard(lambda: steps.classify(settings, store, model_name=model, brand=brand, since=since,
+                                               until=until, advance=advance))
+    console.print(f"classified: {report.processed} ({report.detail})")
+
+
+@app.command()
+def link(config: ConfigOption = None, relink: Annotated[bool, typer.Option(help="redo existing links")] = False,
+         brand: Annotated[str | None, typer.Option()] = None, since: SinceOption = None,
+         until: UntilOption = None) -> None:
+    """Link mentions to journey stages, touchpoints, pain points and exit signals."""
+    settings = _settings(config)
+    since, until = _guard(lambda: steps.resolve_period(since, until))
+    with _store(settings) as store, _progress("linking journeys") as advance:
+        report = _guard(lambda: steps.link_journeys(settings, store, relink=relink, brand=brand, since=since,
+                                                    until=until, advance=advance))
+    console.print(f"linked: {report.processed} ({report.detail})")
+
+
+@app.command()
+def summarise(config: ConfigOption = None, brand: Annotated[str | None, typer.Option()] = None) -> None:
+    """Refresh the summary tables and print the per-stage table."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        _guard(lambda: steps.refresh_summaries(settings, store))
+        console.print(_stage_table(store, brand))
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """The whole pipeline: pull, store, identify language, classify, link stages, summarise."""
+    settings = _settings(config)
+    with _store(settings) as store:
+        with _progress("pulling") as advance:
+            pulled = _guard(lambda: steps.pull(settings, store, advance=advance))
+        _print_pull(pulled)
+        _guard(lambda: _check_pull(pulled, store))
+        with _progress("identifying languages") as advance:
+            languages = _guard(lambda: steps.identify_languages(settings, store, advance=advance))
+        with _progress("classifying sentiment") as advance:
+            classified = _guard(lambda: steps.classify(settings, store, advance=advance))
+        with _progress("linking journeys") as advance:
+            linked = _guard(lambda: steps.link_journeys(settings, store, advance=advance))
+        _guard(lambda: steps.refresh_summaries(settings, store))
+        console.print(
+            f"languages identified: {languages.processed}; classified: {classified.processed} "
+            f"({classified.detail}); linked: {linked.processed} ({linked.detail})"
+        )
+        counts = store.counts()
+        console.print(f"database: {settings.database_url}  ({counts.get('mentions', 0)} mentions, "
+                      f"{counts.get('quarantined', 0)} quarantined)", highlight=False)
+        for brand in settings.brands:
+            console.print(_stage_table(store, brand.name))
+    if pulled.failed:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@sources_app.command("list")
+def sources_list(config: ConfigOption = None) -> None:
+    """List each enabled source's query groups (the units of pulling)."""
+    settings = _settings(config)
+    table = Table("source", "kind", "query")
+    for task in _guard(lambda: steps.pull_tasks(settings)):
+        table.add_row(task.source, task.kind, task.query)
+    console.print(table)
+
+
+@sources_app.command("check")
+def sources_check(config: ConfigOption = None) -> None:
+    """Validate configuration and credentials of each enabled source without pulling."""
+    settings = _settings(config)
+    results = _guard(lambda: steps.check_sources(settings))
+    table = Table("source", "kind", "status", "detail")
+    for result in results:
+        colour = {"ok": "green", "missing credentials": "yellow"}.get(result.status, "red")
+        table.add_row(result.source, result.kind, f"[{colour}]{result.status}[/]", result.detail)
+    console.print(table)
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

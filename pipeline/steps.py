@@ -1,0 +1,410 @@
+"""The pipeline steps as plain functions: the CLI, the Airflow DAGs and the tests all call these.
+
+Every step reads its input from the database and writes its output back, so each is
+resumable and safe to re-run: a step only processes what has no result yet (for the current
+model or taxonomy version), and returns a small report of counts, never the data itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from journeypulse.config import Settings, SourceConfig, load_settings
+from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError, ScoringError
+from journeypulse.privacy import load_pseudonymiser
+from journeypulse.record import Mention, QuarantinedRow
+from listeners import ListenerContext, build_listener
+from pipeline.languages import LanguageIdentifier
+from storage import (
+    JourneyLinkRow,
+    LanguageResult,
+    MentionText,
+    SentimentResult,
+    Store,
+    UpsertReport,
+)
+
+logger = logging.getLogger(__name__)
+
+Advance = Callable[[int], None]
+"""Progress callback: called with the number of items just processed."""
+
+PULL_BATCH_SIZE = 500
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = REPO_ROOT / "examples" / "config.example.yaml"
+
+
+def _no_progress(_: int) -> None:
+    return None
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True)
+class PullTask:
+    """One (source, query group) pair: the unit of pulling and of Airflow's task mapping."""
+
+    source: str
+    query: str
+    kind: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class PullReport:
+    """``read = stored + duplicates + quarantined`` holds for every pull."""
+
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    sources: int = 0
+    skipped: list[str] = field(default_factory=list)  # "source: why" for sources not pulled
+    failed: list[str] = field(default_factory=list)  # "source/query: error" for pulls that broke off
+
+    def add(self, upsert: UpsertReport, read: int) -> None:
+        self.read += read
+        self.stored += upsert.inserted + upsert.updated
+        self.duplicates += upsert.unchanged
+        self.quarantined += upsert.quarantined + upsert.quarantine_repeats
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.stored + self.duplicates + self.quarantined
+
+    def as_dict(self) -> dict[str, int | str]:
+        return {
+            "read": self.read,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "sources": self.sources,
+            "skipped": "; ".join(self.skipped),
+            "failed": "; ".join(self.failed),
+        }
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: str
+    processed: int
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def load_run_settings(config_path: str | Path | None = None) -> Settings:
+    """Settings from ``config_path``, else $JOURNEYPULSE_CONFIG, else ./journeypulse.yaml, else the bundled example."""
+    if config_path is not None:
+        return load_settings(config_path)
+    if env_path := os.environ.get("JOURNEYPULSE_CONFIG"):
+        return load_settings(env_path)
+    if Path("journeypulse.yaml").exists():
+        return load_settings("journeypulse.yaml")
+    return load_settings(EXAMPLE_CONFIG)
+
+
+def open_store(settings: Settings) -> Store:
+    """Open (and migrate) the configured database; the SQLite file's folder is created."""
+    if not settings.storage.url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Store.open(settings.database_url)
+
+
+def _listener_context(settings: Settings, source: SourceConfig) -> ListenerContext:
+    brands = tuple(b for b in settings.brands if not source.brands or b.name in source.brands)
+    pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
+    return ListenerContext(brands=brands, pseudonymise=pseudonymise)
+
+
+def _resolved_source(settings: Settings, source: SourceConfig) -> SourceConfig:
+    # File paths in the config are relative to the config file, not to the working directory.
+    if source.kind == "file" and "base_dir" not in source.params:
+        return source.model_copy(update={"params": {**source.params, "base_dir": str(settings.config_dir)}})
+    return source
+
+
+def _enabled_sources(settings: Settings, only: str | None) -> list[SourceConfig]:
+    sources = [s for s in settings.sources if s.enabled and (only is None or s.name == only)]
+    if only is not None and not sources:
+        known = ", ".join(s.name for s in settings.sources if s.enabled) or "none"
+        raise ConfigError(f"source {only!r} is not configured or not enabled (enabled: {known})")
+    return [_resolved_source(settings, s) for s in sources]
+
+
+def pull_tasks(settings: Settings) -> list[PullTask]:
+    """Every (source, query) pair of the enabled sources; building listeners does no I/O."""
+    tasks = []
+    for source in _enabled_sources(settings, None):
+        listener = build_listener(source, _listener_context(settings, source))
+        tasks.extend(PullTask(source.name, query, source.kind) for query in listener.queries())
+    return tasks
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    source: str
+    kind: str
+    status: str  # "ok" | "missing credentials" | "error"
+    detail: str
+
+
+def check_sources(settings: Settings) -> list[SourceCheck]:
+    """Validate each enabled source's configuration and credentials without pulling."""
+    results = []
+    for source in _enabled_sources(settings, None):
+        try:
+            listener = build_listener(source, _listener_context(settings, source))
+            results.append(SourceCheck(source.name, source.kind, "ok", listener.check()))
+        except ListenerAuthError as exc:
+            results.append(SourceCheck(source.name, source.kind, "missing credentials", str(exc)))
+        except (ListenerError, ConfigError) as exc:
+            results.append(SourceCheck(source.name, source.kind, "error", str(exc)))
+    return results
+
+
+# --------------------------------------------------------------------------- pull + store
+
+
+def _batches(items: Iterator[tuple[Mention | QuarantinedRow, str | None]], size: int, limit: int) -> Iterator[
+    tuple[list[Mention], list[QuarantinedRow], str | None, int]
+]:
+    """Group a listener's stream into store batches; each batch ends on a safe cursor."""
+    mentions: list[Mention] = []
+    quarantined: list[QuarantinedRow] = []
+    cursor: str | None = None
+    read = 0
+    for item, item_cursor in items:
+        read += 1
+        (mentions if isinstance(item, Mention) else quarantined).append(item)  # type: ignore[arg-type]
+        cursor = item_cursor if item_cursor is not None else cursor
+        if len(mentions) + len(quarantined) >= size:
+            yield mentions, quarantined, cursor, len(mentions) + len(quarantined)
+            mentions, quarantined = [], []
+        if read >= limit:
+            break
+    if mentions or quarantined:
+        yield mentions, quarantined, cursor, len(mentions) + len(quarantined)
+
+
+def pull(
+    settings: Settings,
+    store: Store,
+    *,
+    source: str | None = None,
+    query: str | None = None,
+    advance: Advance = _no_progress,
+) -> PullReport:
+    """Pull new items from the enabled sources and store them, batch by batch.
+
+    Each batch's mentions, quarantine rows and the listener's cursor are committed in one
+    transaction, so an interrupted pull resumes where it stopped with nothing lost or doubled.
+    A source without credentials is skipped with a note; a source that breaks off mid-pull is
+    recorded in ``failed`` after what it yielded so far has been stored.
+    """
+    report = PullReport()
+    for source_config in _enabled_sources(settings, source):
+        listener = build_listener(source_config, _listener_context(settings, source_config))
+        queries = listener.queries()
+        if query is not None:
+            if query not in queries:
+                raise ConfigError(f"source {source_config.name!r} has no query {query!r} (queries: {queries})")
+            queries = [query]
+        report.sources += 1
+        budget = source_config.max_items_per_run
+        for query_key in queries:
+            cursor = store.get_cursor(source_config.name, query_key)
+            try:
+                stream = listener.fetch(query_key, cursor)
+                for mentions, quarantined, batch_cursor, read in _batches(stream, PULL_BATCH_SIZE, budget):
+                    upsert = store.store_batch(source_config.name, query_key, mentions, quarantined, batch_cursor)
+                    report.add(upsert, read)
+                    budget -= read
+                    advance(read)
+            except ListenerAuthError as exc:
+                report.skipped.append(f"{source_config.name}: {exc}")
+                logger.warning("skipping source %s: %s", source_config.name, exc)
+                break
+            except ListenerError as exc:
+                report.failed.append(f"{source_config.name}/{query_key}: {exc}")
+                logger.error("pull of %s/%s broke off: %s", source_config.name, query_key, exc)
+            if budget <= 0:
+                logger.info("source %s reached its per-run limit", source_config.name)
+                break
+    logger.info("pull: %s", report.as_dict())
+    return report
+
+
+# --------------------------------------------------------------------------- language
+
+
+def identify_languages(settings: Settings, store: Store, *, batch_size: int = 500, advance: Advance = _no_progress) -> StepReport:
+    """Give every mention without a language one ('und' when there is nothing to identify)."""
+    identifier = LanguageIdentifier(settings.language, settings.brands)
+    done = 0
+    while batch := store.mentions_without_language(batch_size):
+        results = []
+        for row in batch:
+            guess = identifier.identify(row.text, row.language_hint)
+            results.append(LanguageResult(row.id, guess.language, guess.confidence, guess.method))
+        store.save_languages(results)
+        done += len(batch)
+        advance(len(batch))
+    return StepReport("identify_languages", done)
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+def _pages(fetch: Callable[[str | None], list[MentionText]]) -> Iterator[list[MentionText]]:
+    """Keyset paging by id, so rows a step decides to pass over are never fetched twice."""
+    after: str | None = None
+    while page := fetch(after):
+        yield page
+        after = page[-1].id
+
+
+def classify(
+    settings: Settings,
+    store: Store,
+    *,
+    batch_size: int = 256,
+    model_name: str | None = None,
+    brand: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    advance: Advance = _no_progress,
+) -> StepReport:
+    """Classify every mention that has no result for the model its language routes to.
+
+    Models are loaded once per call. ``model_name`` overrides the default model (reprocessing);
+    per-language routes from the settings apply to the languages they name.
+    """
+    from sentiment import load_sentiment_model  # heavy: imported only when classifying
+
+    model_config = settings.model if model_name is None else settings.model.model_copy(update={"name": model_name})
+    routes = {} if model_name is not None else dict(settings.model.routes)
+    done = 0
+    plans: list[tuple[str, list[str] | None]] = [(name, [lang]) for lang, name in routes.items()]
+    plans.append((model_config.name, None))
+    for name, languages in plans:
+        model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
+
+        def fetch(after: str | None, model=model, languages=languages) -> list[MentionText]:
+            return store.mentions_without_sentiment(
+                model.name, model.revision, batch_size, brand=brand, since=since, until=until,
+                languages=languages, after_id=after,
+            )
+
+        for page in _pages(fetch):
+            # Languages with a route of their own are scored by that model, not the default.
+            rows = [r for r in page if languages is not None or r.language not in routes]
+            if not rows:
+                continue
+            scores = model.score([r.text for r in rows])
+            if len(scores) != len(rows):
+                raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(rows)} texts")
+            now = datetime.now(UTC)
+            store.save_sentiments(
+                [
+                    SentimentResult(
+                        mention_id=r.id, model=model.name, revision=model.revision, backend=model.backend,
+                        label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
+                        p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
+                        classified_at=now,
+                    )
+                    for r, s in zip(rows, scores, strict=True)
+                ]
+            )
+            done += len(rows)
+            advance(len(rows))
+    return StepReport("classify", done, f"model={model_config.name}")
+
+
+# --------------------------------------------------------------------------- journeys
+
+
+def link_journeys(
+    settings: Settings,
+    store: Store,
+    *,
+    batch_size: int = 500,
+    relink: bool = False,
+    brand: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    advance: Advance = _no_progress,
+) -> StepReport:
+    """Link every mention not yet linked under the current taxonomy version."""
+    from journeys import load_linker
+
+    linker = load_linker(settings.journeys.taxonomy)
+    version = linker.version
+    if relink:
+        store.reset_links(version, brand=brand, since=since, until=until)
+    done = 0
+
+    def fetch(after: str | None) -> list[MentionText]:
+        return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until, after_id=after)
+
+    for page in _pages(fetch):
+        links = {
+            row.id: [
+                JourneyLinkRow(
+                    stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
+                    exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
+                    needs_review=link.needs_review,
+                )
+                for link in linker.link(row.text, language=row.language, channel=row.channel or row.source_kind)
+            ]
+            for row in page
+        }
+        store.save_journey_links(version, links)
+        done += len(page)
+        advance(len(page))
+    return StepReport("link_journeys", done, f"taxonomy={version}")
+
+
+def refresh_summaries(settings: Settings, store: Store) -> StepReport:
+    """Recompute the stored summary tables behind the marketing views."""
+    rows = store.refresh_summaries()
+    return StepReport("refresh_summaries", rows)
+
+
+def resolve_period(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """Reject naive datetimes at the edge; every window is timezone-aware."""
+    for value in (since, until):
+        if value is not None and value.tzinfo is None:
+            raise ConfigError(f"date {value.isoformat()} has no timezone (use e.g. 2026-10-01T00:00:00+00:00)")
+    return since, until
+
+
+__all__: Sequence[str] = [
+    "EXAMPLE_CONFIG",
+    "SourceCheck",
+    "check_sources",
+    "PullReport",
+    "PullTask",
+    "StepReport",
+    "classify",
+    "identify_languages",
+    "link_journeys",
+    "load_run_settings",
+    "open_store",
+    "pull",
+    "pull_tasks",
+    "refresh_summaries",
+    "resolve_period",
+]
