@@ -1,0 +1,49 @@
+"""Enriches newly stored mentions: language, then sentiment, then customer-journey links.
+
+Scheduled on the mentions Asset. Every step only processes rows that have no result yet, in
+bounded batches, so a retry after a failure resumes without duplicates or gaps.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+from step_runner import MENTIONS_URI, Report, env_int, run_step
+
+MENTIONS = Asset(name="mentions", uri=MENTIONS_URI)
+
+
+@dag(
+    schedule=[MENTIONS],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["journeypulse"],
+    default_args={
+        "retries": env_int("JOURNEYPULSE_ENRICH_RETRIES", 2),
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=15),
+    },
+)
+def enrichment() -> None:
+    @task
+    def identify_languages() -> Report:
+        return run_step("identify_languages", batch_size=500)
+
+    # One inference task at a time (pool of 1 slot) on workers serving the classify queue.
+    @task(queue="classify", pool="journeypulse_classify", execution_timeout=timedelta(hours=2))
+    def classify() -> Report:
+        return run_step("classify", batch_size=256)
+
+    @task
+    def link_journeys() -> Report:
+        return run_step("link_journeys", batch_size=500)
+
+    identify_languages() >> classify() >> link_journeys()
+
+
+enrichment()

@@ -1,0 +1,148 @@
+"""Runs one pipeline step for an Airflow task: settings, store, step, report (imports no airflow).
+
+Invariant: a task gets back only the step's small report of counts (never mention data), and
+each call opens and closes its own store, so no connection outlives the task. The pipeline is
+imported lazily so parsing a DAG file loads neither SQLAlchemy nor model code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from journeypulse.errors import ConfigError, PipelineError
+
+logger = logging.getLogger(__name__)
+
+Report = dict[str, int | str]
+
+MENTIONS_URI = "journeypulse://mentions"
+"""The Asset the listening DAG updates and the enrichment DAG is scheduled on."""
+
+STEPS = frozenset(
+    {
+        "pull",
+        "identify_languages",
+        "classify",
+        "link_journeys",
+        "refresh_summaries",
+        "write_cx_map",
+        "select_coaching_candidates",
+    }
+)
+
+
+def env_setting(name: str, default: str) -> str:
+    """A deployment setting from the environment (read at parse time: no I/O beyond os.environ)."""
+    value = os.environ.get(name, default).strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is set but empty (unset it to use {default!r})")
+    return value
+
+
+def env_int(name: str, default: int) -> int:
+    raw = env_setting(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}={raw!r} is not a whole number (e.g. {default})") from exc
+    if value < 0:
+        raise ConfigError(f"environment variable {name}={value} must be zero or more (e.g. {default})")
+    return value
+
+
+def run_step(step: str, **kwargs: object) -> Report:
+    """Run ``pipeline.steps.<step>`` against the configured store and return its report dict.
+
+    Settings come from $JOURNEYPULSE_CONFIG. Errors propagate so Airflow retries the task.
+    """
+    if step not in STEPS:
+        raise PipelineError(f"task asked for unknown step {step!r} (known: {', '.join(sorted(STEPS))})")
+    from pipeline import steps  # lazy: parse time stays free of SQLAlchemy and model code
+
+    func = getattr(steps, step)
+    settings = steps.load_run_settings()
+    store = steps.open_store(settings)
+    try:
+        report = func(settings, store, **kwargs)
+    finally:
+        store.close()
+    result: Report = report.as_dict()
+    logger.info("%s finished: %s", step, result)
+    return result
+
+
+def list_pulls(kind: str, known_kinds: Iterable[str]) -> list[dict[str, str]]:
+    """The enabled (source, query) pairs of one listener kind, as XCom-sized dicts.
+
+    Raises ConfigError when an enabled source has a kind no pull task exists for, so a source
+    is never dropped silently.
+    """
+    from pipeline import steps
+
+    tasks = steps.pull_tasks(steps.load_run_settings())
+    known = set(known_kinds)
+    unknown = sorted({t.kind for t in tasks if t.kind not in known})
+    if unknown:
+        raise ConfigError(
+            f"enabled sources use kinds {unknown} that the listening DAG has no pull task for "
+            f"(known: {', '.join(sorted(known))}); add the kind to listeners.registry.LISTENER_KINDS"
+        )
+    return [{"source": t.source, "query": t.query} for t in tasks if t.kind == kind]
+
+
+def run_pull(pull_task: Mapping[str, str]) -> Report:
+    """Pull one (source, query) pair; raise after storing what was read if the pull broke off.
+
+    ``pipeline.steps.pull`` records listener failures and missing credentials in its report;
+    in Airflow they must fail the task so the retry (which resumes from the stored cursor) runs.
+    """
+    source, query = pull_task["source"], pull_task["query"]
+    report = run_step("pull", source=source, query=query)
+    problems = [str(report[key]) for key in ("failed", "skipped") if report.get(key)]
+    if problems:
+        raise PipelineError(
+            f"pull of source {source!r} query {query!r} did not finish ({'; '.join(problems)}); "
+            f"{report['stored']} new mentions were stored and the retry resumes from the saved cursor"
+        )
+    return report
+
+
+def parse_time(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 timestamp with a timezone from a DAG param; empty means no bound."""
+    if value is None or not str(value).strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ConfigError(f"param {name}={value!r} is not an ISO 8601 time (e.g. 2026-10-01T00:00:00+00:00)") from exc
+    if parsed.tzinfo is None:
+        raise ConfigError(f"param {name}={value!r} has no timezone (e.g. 2026-10-01T00:00:00+00:00)")
+    return parsed
+
+
+def reprocess_scope(params: Mapping[str, object]) -> dict[str, object]:
+    """The brand and time window the reprocess DAG's params select (empty values mean no filter)."""
+    since = parse_time("since", params.get("since"))  # type: ignore[arg-type]
+    until = parse_time("until", params.get("until"))  # type: ignore[arg-type]
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(f"params since={since.isoformat()} and until={until.isoformat()}: since must be earlier")
+    brand = params.get("brand") or None
+    return {"brand": brand, "since": since, "until": until}
+
+
+def wants(params: Mapping[str, object], part: str) -> bool:
+    """Whether the reprocess DAG's ``what`` param selects ``part`` ('sentiment' or 'links')."""
+    what = params.get("what", "both")
+    if what not in ("sentiment", "links", "both"):
+        raise ConfigError(f"param what={what!r} must be one of sentiment, links, both")
+    return what in (part, "both")
+
+
+def window_ending(end: datetime | None, days: int) -> dict[str, datetime | None]:
+    """The ``days``-long window ending at the run's data interval end (never wall-clock now)."""
+    if end is None:
+        raise PipelineError("the run has no data interval end; trigger cx_daily with a logical date")
+    return {"since": end - timedelta(days=days), "until": end}
