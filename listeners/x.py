@@ -1,0 +1,437 @@
+"""X (Twitter) API v2 recent search via tweepy: one query group per cursor, nothing lost or duplicated.
+
+Cursor design. X returns newest first and pages backwards (``next_token``) inside a window
+bounded by ``since_id`` (exclusive) and optionally ``until_id`` (exclusive). The cursor records
+what is stored as at most two id ranges: everything ``<= since_id``, plus, after a run that hit
+its item budget, the range ``[gap_top, high]``; the ids between ``since_id`` and ``gap_top`` are
+the *gap* still to read.
+
+* No gap: read the window ``(since_id, now]`` page by page. If it is read to its end, yield it
+  oldest first, each item's cursor ``since_id=<its id>``. If the budget (or a failed page) stops
+  it early, the buffered items are the newest part of the window: yield them oldest first with
+  cursor ``(since_id, gap_top=<oldest buffered id>, high=<this id>)``.
+* Gap: read ``(since_id, gap_top)`` first. Items there are yielded newest first, so each one
+  extends the stored upper range downwards: cursor ``(since_id, gap_top=<this id>, high)``. The
+  last item of the window's last page closes the gap: cursor ``since_id=high``.
+
+Every cursor therefore describes exactly what is stored; a run interrupted anywhere resumes with
+nothing lost and nothing re-read. A first run (no cursor) treats the API's 7-day horizon as the
+floor. ``monthly_cap`` (posts read per calendar month, split evenly over the query groups) is
+counted in the cursor (``month``, ``read``); when a group reaches its share it stops, logs why and
+records the reason in ``stop_reasons``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import requests
+import tweepy
+from pydantic import BaseModel, ConfigDict, Field
+
+from journeypulse.config import SourceConfig
+from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.record import Cursor, Mention, QuarantinedRow
+from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from listeners.query_building import QueryGroup, group_by_key, parse_params, select_brands, x_query_groups
+from listeners.retry import RetryPolicy, TransientError, call_with_retries
+
+logger = logging.getLogger(__name__)
+
+TWEET_FIELDS = ["created_at", "lang", "author_id", "edit_history_tweet_ids", "public_metrics"]
+USER_FIELDS = ["username", "verified", "public_metrics"]
+
+
+class XParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    monthly_cap: int | None = Field(default=None, gt=0, description="posts read per month, whole source")
+    page_size: int = Field(default=100, ge=10, le=100)
+    exclude_retweets: bool = True
+    extra_query: str = Field(default="", description="appended to every query, e.g. '-is:reply'")
+    max_query_length: int = Field(default=512, ge=64, le=4096)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+@dataclass(frozen=True)
+class XCursor:
+    """What is stored for one query group (see the module docstring)."""
+
+    since_id: str | None = None
+    gap_top: str | None = None
+    high: str | None = None
+    month: str = ""
+    read: int = 0
+
+    def encode(self) -> Cursor:
+        data = {k: v for k, v in vars(self).items() if v not in (None, "")}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, cursor: Cursor | None) -> XCursor:
+        if not cursor:
+            return cls()
+        try:
+            data = json.loads(cursor)
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise ListenerError(f"x listener: stored cursor {cursor[:80]!r} is not an x cursor; delete it to restart") from exc
+
+
+def parse_search_page(
+    payload: Mapping[str, object],
+    *,
+    source: str,
+    group: QueryGroup,
+    matcher: BrandMatcher,
+    pseudonymise: Pseudonymise,
+    fetched_at: datetime,
+) -> list[tuple[str | None, Item]]:
+    """Pure parser: one recent-search response -> ``(tweet id, item)`` in the page's order.
+
+    An edited post keeps its first version's id as ``native_id`` so every version updates one
+    mention; the id used for paging is the current version's.
+    """
+    users = {}
+    includes = payload.get("includes")
+    if isinstance(includes, Mapping):
+        users = {u.get("id"): u for u in includes.get("users", []) or [] if isinstance(u, Mapping)}
+    out: list[tuple[str | None, Item]] = []
+    data = payload.get("data") or []
+    if not isinstance(data, list):
+        return [(None, QuarantinedRow(source, "x page 'data' is not a list", json.dumps(payload)[:5000], group.key))]
+    for tweet in data:
+        out.append(_parse_tweet(tweet, users, source, group, matcher, pseudonymise, fetched_at))
+    return out
+
+
+def _parse_tweet(
+    tweet: object,
+    users: Mapping[object, Mapping[str, object]],
+    source: str,
+    group: QueryGroup,
+    matcher: BrandMatcher,
+    pseudonymise: Pseudonymise,
+    fetched_at: datetime,
+) -> tuple[str | None, Item]:
+    raw = json.dumps(tweet, ensure_ascii=False)[:5000]
+    if not isinstance(tweet, Mapping):
+        return None, QuarantinedRow(source, "x tweet is not an object", raw, group.key)
+    tweet_id = str(tweet.get("id") or "") or None
+    text, created = tweet.get("text"), tweet.get("created_at")
+    locator = f"{group.key}:{tweet_id}"
+    if not tweet_id or not isinstance(text, str) or not text.strip() or not isinstance(created, str):
+        return tweet_id, QuarantinedRow(source, "x tweet lacks id, text or created_at", raw, locator)
+    try:
+        created_at = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+    except ValueError:
+        return tweet_id, QuarantinedRow(source, f"x tweet created_at {created!r} is not ISO 8601", raw, locator)
+    history = tweet.get("edit_history_tweet_ids") or [tweet_id]
+    native_id = str(history[0]) if isinstance(history, list) and history else tweet_id
+    author_id = tweet.get("author_id")
+    user = users.get(author_id, {})
+    metrics = user.get("public_metrics") if isinstance(user, Mapping) else None
+    match = matcher.match(text)
+    metadata: dict[str, str | int | float | bool | None] = {"query": group.key, "version_id": tweet_id}
+    if native_id != tweet_id:
+        metadata["edited"] = True
+    if isinstance(metrics, Mapping) and isinstance(metrics.get("followers_count"), int):
+        metadata["author_followers"] = metrics["followers_count"]
+    if isinstance(user, Mapping) and isinstance(user.get("verified"), bool):
+        metadata["author_verified"] = user["verified"]
+    try:
+        mention = Mention.build(
+            source=source,
+            source_kind="x",
+            native_id=native_id,
+            text=text,
+            created_at=created_at,
+            fetched_at=fetched_at,
+            url=f"https://x.com/i/web/status/{tweet_id}",
+            author=pseudonymise(f"x:{author_id}") if author_id else None,
+            channel="social",
+            brand=match.brand if match else group.brand,
+            matched_terms=match.terms if match else (),
+            language_hint=tweet.get("lang") if isinstance(tweet.get("lang"), str) else None,
+            metadata=metadata,
+        )
+    except ValueError as exc:
+        return tweet_id, QuarantinedRow(source, f"x tweet rejected: {exc.__class__.__name__}", raw, locator)
+    return tweet_id, mention
+
+
+class _TimeoutSession(requests.Session):
+    """tweepy passes no timeout; every request from this session gets one."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds the bearer header at send time so tweepy's debug log never sees the token."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<hidden>)"
+
+
+@dataclass
+class _Run:
+    group: QueryGroup
+    state: XCursor
+    budget: int
+    pages: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+class XListener:
+    """Brand mentions from X recent search (last 7 days), one cursor per query group."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        context: ListenerContext,
+        *,
+        client: tweepy.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
+        self.source = source
+        self.params = parse_params(XParams, source)
+        brands = select_brands(source, context.brands)
+        self._groups = group_by_key(
+            x_query_groups(
+                brands,
+                max_length=self.params.max_query_length,
+                exclude_retweets=self.params.exclude_retweets,
+                extra=self.params.extra_query,
+            ),
+            what=f"x source {source.name!r}",
+        )
+        self._matcher = BrandMatcher(tuple(brands))
+        self._pseudonymise = context.pseudonymise
+        self._client = client
+        self._sleep, self._clock, self._retry = sleep, clock, retry
+        self.stop_reasons: dict[str, str] = {}
+
+    def queries(self) -> list[str]:
+        return list(self._groups)
+
+    def query_text(self, key: str) -> str:
+        return self._group(key).query
+
+    def check(self) -> str:
+        self._token()
+        cap = f", monthly cap {self.params.monthly_cap}" if self.params.monthly_cap else ""
+        return f"x: {len(self._groups)} query group(s), bearer token from {self.source.secrets['bearer_token']}{cap}"
+
+    def _token(self) -> str:
+        env = self.source.secrets.get("bearer_token")
+        if not env:
+            raise ListenerAuthError(
+                f"x listener (source {self.source.name!r}): secrets.bearer_token is not configured; "
+                "name the env var that holds it, e.g. secrets: {bearer_token: X_BEARER_TOKEN}"
+            )
+        token = self.source.secret("bearer_token")
+        if not token:
+            raise ListenerAuthError(f"x listener: env var {env} is not set (source {self.source.name!r} needs a bearer token)")
+        return token
+
+    def _group(self, key: str) -> QueryGroup:
+        if key not in self._groups:
+            raise ConfigError(f"x source {self.source.name!r}: unknown query key {key!r} (known: {sorted(self._groups)})")
+        return self._groups[key]
+
+    def _api(self) -> tweepy.Client:
+        if self._client is None:
+            client = tweepy.Client(bearer_token="(sent by session auth)", return_type=requests.Response)
+            session = _TimeoutSession(self.params.timeout_s)
+            session.auth = _BearerAuth(self._token())
+            client.session = session
+            self._client = client
+        return self._client
+
+    # -- fetching -------------------------------------------------------------------------------
+
+    def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
+        group = self._group(query)
+        self._token()
+        month = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m")
+        state = XCursor.decode(cursor)
+        if state.month != month:
+            state = replace(state, month=month, read=0)
+        run = _Run(group, state, self.source.max_items_per_run)
+        if state.gap_top is not None:
+            yield from self._fill_gap(run)
+            if run.state.gap_top is not None:
+                return
+        if run.budget > 0 and self._cap_left(run) > 0:
+            yield from self._read_new(run)
+
+    def _cap_left(self, run: _Run) -> int:
+        if self.params.monthly_cap is None:
+            return run.budget
+        share = self.params.monthly_cap // max(len(self._groups), 1)
+        left = share - run.state.read
+        if left <= 0:
+            reason = f"monthly cap share {share} for {run.state.month} reached ({run.state.read} read)"
+            self.stop_reasons[run.group.key] = reason
+            logger.warning("x source %s query %s: %s; stopping until next month", self.source.name, run.group.key, reason)
+        return left
+
+    def _fill_gap(self, run: _Run) -> Iterator[tuple[Item, Cursor | None]]:
+        floor, top, high = run.state.since_id, run.state.gap_top, run.state.high
+        token: str | None = None
+        while run.budget > 0 and self._cap_left(run) > 0:
+            payload = self._search(run, since_id=floor, until_id=top, token=token, want=run.budget)
+            token = _next_token(payload)
+            page = self._parse(run, payload)
+            window_ends = token is None and len(page) <= run.budget
+            items = page[: run.budget]
+            for position, (tweet_id, item) in enumerate(items):
+                if window_ends and position == len(items) - 1:
+                    run.state = replace(run.state, since_id=high, gap_top=None, high=None)
+                elif tweet_id is not None:
+                    run.state = replace(run.state, gap_top=tweet_id)
+                run.budget -= 1
+                yield item, run.state.encode()
+            if window_ends:
+                run.state = replace(run.state, since_id=high, gap_top=None, high=None)
+                return
+
+    def _read_new(self, run: _Run) -> Iterator[tuple[Item, Cursor | None]]:
+        buffered: list[tuple[str | None, Item]] = []
+        token: str | None = None
+        complete, failure = False, None
+        while len(buffered) < run.budget and self._cap_left(run) > 0:
+            try:
+                payload = self._search(
+                    run, since_id=run.state.since_id, until_id=None, token=token, want=run.budget - len(buffered)
+                )
+            except ListenerError as exc:
+                failure = exc
+                break
+            token = _next_token(payload)
+            buffered.extend(self._parse(run, payload))
+            if token is None:
+                complete = len(buffered) <= run.budget
+                break
+        buffered = buffered[: run.budget]
+        floor = run.state.since_id
+        oldest = next((tid for tid, _ in reversed(buffered) if tid is not None), None)
+        for tweet_id, item in reversed(buffered):
+            if complete and tweet_id is not None:
+                run.state = replace(run.state, since_id=tweet_id, gap_top=None, high=None)
+            elif not complete and tweet_id is not None:
+                run.state = replace(run.state, since_id=floor, gap_top=oldest, high=tweet_id)
+            yield item, run.state.encode()
+        if failure is not None:
+            raise failure
+
+    def _parse(self, run: _Run, payload: Mapping[str, object]) -> list[tuple[str | None, Item]]:
+        fetched_at = datetime.fromtimestamp(self._clock(), UTC)
+        parsed = parse_search_page(
+            payload, source=self.source.name, group=run.group, matcher=self._matcher,
+            pseudonymise=self._pseudonymise, fetched_at=fetched_at,
+        )
+        fresh = []
+        for tweet_id, item in parsed:
+            if tweet_id is not None and tweet_id in run.seen:
+                continue  # the same post on two pages (the index shifted under us)
+            if tweet_id is not None:
+                run.seen.add(tweet_id)
+            fresh.append((tweet_id, item))
+        return fresh
+
+    def _search(
+        self, run: _Run, *, since_id: str | None, until_id: str | None, token: str | None, want: int
+    ) -> Mapping[str, object]:
+        """The one I/O method: one page of recent search, retried on transient failures.
+
+        ``since_id``/``until_id`` must stay the same across one window's pages (X ties
+        ``next_token`` to them). X bills every post returned, so a page asks for no more than
+        ``want`` (within the API's 10..100).
+        """
+        client = self._api()
+        params: dict[str, object] = {
+            "max_results": max(10, min(self.params.page_size, want)),
+            "expansions": ["author_id"],
+            "tweet_fields": TWEET_FIELDS,
+            "user_fields": USER_FIELDS,
+        }
+        if since_id:
+            params["since_id"] = since_id
+        if until_id:
+            params["until_id"] = until_id
+        if token:
+            params["next_token"] = token
+        what = f"x source {self.source.name} query {run.group.key} page {run.pages + 1}"
+
+        def one_page() -> Mapping[str, object]:
+            try:
+                response = client.search_recent_tweets(run.group.query, **params)
+            except tweepy.TooManyRequests as exc:
+                reset = getattr(exc, "reset_time", None)
+                wait = max(float(reset) - self._clock(), 0.0) + 1.0 if reset else None
+                raise TransientError("rate limited (429)", retry_after=wait) from exc
+            except tweepy.TwitterServerError as exc:
+                raise TransientError(f"server error {exc.response.status_code}") from exc
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                raise TransientError(f"network: {exc.__class__.__name__}") from exc
+            except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
+                raise ListenerAuthError(
+                    f"x listener: the API refused the bearer token from {self.source.secrets.get('bearer_token')} "
+                    f"({exc.response.status_code}); check the token and the project's access level"
+                ) from exc
+            except tweepy.HTTPException as exc:
+                raise ListenerError(
+                    f"x listener: query {run.group.key} was rejected ({exc.response.status_code}): "
+                    f"{'; '.join(exc.api_messages)[:300]}; check the brand terms and params.extra_query"
+                ) from exc
+            try:
+                payload = response.json()
+            except ValueError as exc:
+                raise TransientError("response was not valid JSON (truncated?)") from exc
+            if not isinstance(payload, Mapping):
+                raise TransientError("response JSON is not an object")
+            return payload
+
+        try:
+            payload = call_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep)
+        except TransientError as exc:
+            raise ListenerError(
+                f"x listener: {what} failed after {self._retry.attempts} attempts ({exc}); "
+                "items already yielded are safe to store and the next run resumes from the last cursor"
+            ) from exc
+        run.pages += 1
+        meta = payload.get("meta")
+        count = meta.get("result_count", 0) if isinstance(meta, Mapping) else 0
+        read = count if isinstance(count, int) else len(payload.get("data") or [])  # type: ignore[arg-type]
+        run.state = replace(run.state, read=run.state.read + read)
+        logger.info("%s: %d post(s)", what, read)
+        return payload
+
+
+def _next_token(payload: Mapping[str, object]) -> str | None:
+    meta = payload.get("meta")
+    token = meta.get("next_token") if isinstance(meta, Mapping) else None
+    return token if isinstance(token, str) and token else None
