@@ -2,7 +2,7 @@
 
 Invariant: a task gets back only the step's small report of counts (never mention data), and
 each call opens and closes its own store, so no connection outlives the task. The pipeline is
-imported lazily so parsing a DAG file loads neither SQLAlchemy nor model code.
+imported lazily so parsing a DAG file loads neither the storage layer nor model code.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def run_step(step: str, **kwargs: object) -> Report:
     """
     if step not in STEPS:
         raise PipelineError(f"task asked for unknown step {step!r} (known: {', '.join(sorted(STEPS))})")
-    from pipeline import steps  # lazy: parse time stays free of SQLAlchemy and model code
+    from pipeline import steps  # lazy: parse time stays free of storage and model code
 
     func = getattr(steps, step)
     settings = steps.load_run_settings()
@@ -124,7 +124,7 @@ def parse_time(name: str, value: str | None) -> datetime | None:
 
 
 def reprocess_scope(params: Mapping[str, object]) -> dict[str, object]:
-    """The brand and time window the reprocess DAG's params select (empty values mean no filter)."""
+    """The brand and time window the reprocess DAG's params choose (empty values mean no filter)."""
     since = parse_time("since", params.get("since"))  # type: ignore[arg-type]
     until = parse_time("until", params.get("until"))  # type: ignore[arg-type]
     if since is not None and until is not None and since >= until:

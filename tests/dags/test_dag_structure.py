@@ -1,0 +1,121 @@
+"""The DAG files parse cleanly, wire the expected tasks, and stay light at parse time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import pytest
+
+from listeners.registry import LISTENER_KINDS
+from tests.dags.conftest import DAGS, REPO, load_dagbag
+
+# Airflow itself warns while reading dags/.airflowignore with the default glob syntax.
+pytestmark = pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
+
+EXPECTED_DAGS = {"listening", "enrichment", "cx_daily", "reprocess"}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> object:
+    return load_dagbag()
+
+
+def _edges(dag: object) -> set[tuple[str, str]]:
+    return {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}  # type: ignore[attr-defined]
+
+
+def test_dagbag_loads_every_dag_file_without_import_errors(dagbag: object) -> None:
+    assert dagbag.import_errors == {}  # type: ignore[attr-defined]
+    assert set(dagbag.dag_ids) == EXPECTED_DAGS  # type: ignore[attr-defined]
+
+
+def test_each_dag_id_is_its_file_name(dagbag: object) -> None:
+    for dag_id in EXPECTED_DAGS:
+        assert dagbag.dags[dag_id].fileloc == str(DAGS / f"{dag_id}.py")  # type: ignore[attr-defined]
+
+
+def test_listening_has_a_plan_and_a_mapped_pull_per_listener_kind_in_its_own_pool(dagbag: object) -> None:
+    dag = dagbag.dags["listening"]  # type: ignore[attr-defined]
+    kinds = sorted(LISTENER_KINDS)
+    assert set(dag.task_dict) == {"announce"} | {f"plan_{k}" for k in kinds} | {f"pull_{k}" for k in kinds}
+    expected = {(f"plan_{k}", f"pull_{k}") for k in kinds} | {(f"pull_{k}", "announce") for k in kinds}
+    assert _edges(dag) == expected
+    for kind in kinds:
+        pull = dag.get_task(f"pull_{kind}")
+        assert type(pull).__name__ == "MappedOperator"
+        assert pull.pool == f"journeypulse_{kind}"
+
+
+def test_listening_retries_with_capped_exponential_backoff_and_never_overlaps(dagbag: object) -> None:
+    dag = dagbag.dags["listening"]  # type: ignore[attr-defined]
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 * * * *"
+    pull = dag.get_task("pull_x")
+    assert pull.retries >= 1 and pull.retry_exponential_backoff
+    assert pull.max_retry_delay == timedelta(minutes=30)
+
+
+def test_listening_announces_the_mentions_asset_that_schedules_enrichment(dagbag: object) -> None:
+    listening, enrichment = dagbag.dags["listening"], dagbag.dags["enrichment"]  # type: ignore[attr-defined]
+    announce = listening.get_task("announce")
+    assert [a.uri for a in announce.outlets] == ["journeypulse://mentions/"]
+    assert announce.trigger_rule == "all_done_min_one_success"
+    assert "journeypulse://mentions" in repr(enrichment.timetable.asset_condition)
+
+
+def test_enrichment_runs_languages_then_classify_on_its_own_queue_then_links(dagbag: object) -> None:
+    dag = dagbag.dags["enrichment"]  # type: ignore[attr-defined]
+    assert _edges(dag) == {("identify_languages", "classify"), ("classify", "link_journeys")}
+    assert dag.get_task("classify").queue == "classify"
+    assert dag.get_task("classify").pool == "journeypulse_classify"
+    assert dag.get_task("identify_languages").queue == "default"
+    assert dag.max_active_runs == 1 and dag.catchup is False
+
+
+def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(dagbag: object) -> None:
+    dag = dagbag.dags["cx_daily"]  # type: ignore[attr-defined]
+    assert _edges(dag) == {("refresh_summaries", "write_cx_map"), ("write_cx_map", "select_coaching_candidates")}
+    assert dag.timetable.expression == "0 0 * * *"
+
+
+def test_reprocess_is_manual_with_model_window_brand_and_what_params(dagbag: object) -> None:
+    dag = dagbag.dags["reprocess"]  # type: ignore[attr-defined]
+    assert type(dag.timetable).__name__ == "NullTimetable"
+    assert _edges(dag) == {("reclassify", "relink")}
+    assert set(dag.params) == {"what", "model", "brand", "since", "until"}
+    assert dag.params["what"] == "both"
+    assert dag.get_task("relink").trigger_rule == "none_failed"
+    assert dag.get_task("reclassify").queue == "classify"
+
+
+def test_parsing_imports_no_model_code_and_looks_up_no_connections_or_variables() -> None:
+    # A fresh interpreter, so modules other tests imported cannot hide a parse-time import.
+    probe = textwrap.dedent(
+        f"""
+        import sys
+        from airflow.sdk import BaseHook, Variable
+        def refuse(*args, **kwargs):
+            raise AssertionError("connection or variable looked up at parse time")
+        BaseHook.get_connection = classmethod(refuse)
+        Variable.get = staticmethod(refuse)
+        from airflow.dag_processing.dagbag import BundleDagBag
+        bag = BundleDagBag(dag_folder={str(DAGS)!r}, bundle_path={str(DAGS)!r}, bundle_name="dags-folder")
+        assert not bag.import_errors, bag.import_errors
+        assert len(bag.dag_ids) == 4, bag.dag_ids
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{"torch", "transformers", "storage", "sentiment"}})
+        print("HEAVY=" + ",".join(heavy))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY=\n" in proc.stdout, proc.stdout[-500:]
+
+
+def test_dag_files_hold_no_sql_and_no_secrets() -> None:
+    for path in DAGS.glob("*.py"):
+        text = path.read_text(encoding="utf-8").casefold()
+        for forbidden in ("select ", "insert ", "sqlalchemy", "password", "token=", "import torch", "transformers"):
+            assert forbidden not in text, f"{path.name} contains {forbidden!r}"
