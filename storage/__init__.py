@@ -1,0 +1,29 @@
+"""Storage: the only package that talks SQL (SQLAlchemy 2 models, Alembic migrations, analyst views).
+
+Use ``Store.open(url)``; it migrates to the newest revision and offers the methods the pipeline needs.
+Views and their columns are documented in storage/VIEWS.md.
+"""
+
+from storage.records import (
+    SENTIMENT_LABELS,
+    JourneyLinkRow,
+    LanguageResult,
+    MentionText,
+    SentimentResult,
+    StageSummary,
+    UpsertReport,
+)
+from storage.store import Store
+from storage.views import VIEW_COLUMNS
+
+__all__ = [
+    "SENTIMENT_LABELS",
+    "VIEW_COLUMNS",
+    "JourneyLinkRow",
+    "LanguageResult",
+    "MentionText",
+    "SentimentResult",
+    "StageSummary",
+    "Store",
+    "UpsertReport",
+]

@@ -1,0 +1,188 @@
+"""Annotations on stored mentions: language, sentiment per model revision, journey links per taxonomy.
+
+Work queues (``*_without_*``) are keyset-paged by mention id. Saving sentiment keeps older results
+for comparison and moves ``is_current``; saving links replaces that taxonomy version's links.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from journeypulse.errors import StorageError
+from storage.ingest import chunks, dialect_insert
+from storage.records import SENTIMENT_LABELS, JourneyLinkRow, LanguageResult, MentionText, SentimentResult
+from storage.schema import link_run_table, link_table, mention_table, sentiment_table
+
+_M = mention_table.c
+_TEXT_COLUMNS = (_M.id, _M.text, _M.language, _M.language_hint, _M.channel, _M.source_kind, _M.brand, _M.created_at)
+
+
+def _window(stmt: sa.Select, brand: str | None, since: datetime | None, until: datetime | None,
+            after_id: str | None) -> sa.Select:
+    """Filters shared by the work queues: brand, created_at in [since, until), id > after_id."""
+    if brand is not None:
+        stmt = stmt.where(_M.brand == brand)
+    if since is not None:
+        stmt = stmt.where(_M.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(_M.created_at < until)
+    if after_id is not None:
+        stmt = stmt.where(_M.id > after_id)
+    return stmt
+
+
+def _texts(conn: sa.Connection, stmt: sa.Select, limit: int) -> list[MentionText]:
+    if limit <= 0:
+        raise StorageError(f"work-queue limit must be a positive number of mentions, got {limit}")
+    return [MentionText(*row) for row in conn.execute(stmt.order_by(_M.id).limit(limit))]
+
+
+def without_language(conn: sa.Connection, limit: int) -> list[MentionText]:
+    return _texts(conn, sa.select(*_TEXT_COLUMNS).where(_M.language.is_(None)), limit)
+
+
+def without_sentiment(conn: sa.Connection, model: str, revision: str, limit: int, *, brand: str | None,
+                      since: datetime | None, until: datetime | None, languages: Sequence[str] | None,
+                      after_id: str | None) -> list[MentionText]:
+    s = sentiment_table.c
+    scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision)
+    stmt = sa.select(*_TEXT_COLUMNS).where(_M.language.is_not(None), ~scored.exists())
+    if languages is not None:
+        stmt = stmt.where(_M.language.in_(list(languages)))
+    return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
+
+
+def without_links(conn: sa.Connection, taxonomy_version: str, limit: int, *, brand: str | None,
+                  since: datetime | None, until: datetime | None, after_id: str | None) -> list[MentionText]:
+    r = link_run_table.c
+    linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version)
+    stmt = sa.select(*_TEXT_COLUMNS).where(~linked.exists())
+    return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
+
+
+def _check_unit(what: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise StorageError(f"{what} is {value!r}: it must be a number between 0 and 1")
+
+
+def _check_aware(what: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StorageError(f"{what} is naive ({value.isoformat()}): pass a timezone-aware time (UTC)")
+
+
+def save_languages(conn: sa.Connection, rows: Sequence[LanguageResult]) -> int:
+    """Set each mention's language; returns how many stored mentions were updated."""
+    for row in rows:
+        if not row.language or len(row.language) > 20 or not row.method:
+            raise StorageError(f"language result for mention {row.mention_id}: language {row.language!r} and method "
+                               f"{row.method!r} must be non-empty (language at most 20 chars; use 'und' if unknown)")
+        _check_unit(f"language confidence of mention {row.mention_id}", row.confidence)
+    if not rows:
+        return 0
+    stmt = (mention_table.update().where(_M.id == sa.bindparam("b_id"))
+            .values(language=sa.bindparam("b_language"), language_confidence=sa.bindparam("b_confidence"),
+                    language_method=sa.bindparam("b_method")))
+    params = [{"b_id": r.mention_id, "b_language": r.language, "b_confidence": float(r.confidence),
+               "b_method": r.method} for r in rows]
+    return int(conn.execute(stmt, params).rowcount)
+
+
+def _check_sentiment(row: SentimentResult) -> None:
+    where = f"sentiment of mention {row.mention_id} by {row.model}"
+    if row.label not in SENTIMENT_LABELS:
+        raise StorageError(f"{where}: label {row.label!r} is not one of {', '.join(SENTIMENT_LABELS)}; "
+                           "map the model's labels before saving")
+    if not row.model or not row.revision or not row.backend:
+        raise StorageError(f"{where}: model, revision and backend must be non-empty (revision "
+                           f"{row.revision!r}); record the resolved model revision")
+    for name in ("p_negative", "p_neutral", "p_positive", "confidence"):
+        _check_unit(f"{where}: {name}", getattr(row, name))
+    total = row.p_negative + row.p_neutral + row.p_positive
+    if abs(total - 1.0) > 1e-3:
+        raise StorageError(f"{where}: probabilities sum to {total:.4f}, expected 1 (apply softmax before saving)")
+    _check_aware(f"{where}: classified_at", row.classified_at)
+
+
+def save_sentiments(conn: sa.Connection, rows: Sequence[SentimentResult]) -> int:
+    """Upsert on (mention_id, model, revision); the last row per mention becomes its current result."""
+    for row in rows:
+        _check_sentiment(row)
+    latest = {(r.mention_id, r.model, r.revision): r for r in rows}
+    current = {r.mention_id: key for key, r in latest.items()}  # dict order: the last key per mention wins
+    s = sentiment_table.c
+    for part in chunks(list(current)):
+        conn.execute(sentiment_table.update().where(s.mention_id.in_(part), s.is_current).values(is_current=False))
+    if not latest:
+        return 0
+    values = [
+        {"mention_id": r.mention_id, "model": r.model, "revision": r.revision, "backend": r.backend,
+         "label": r.label, "p_negative": float(r.p_negative), "p_neutral": float(r.p_neutral),
+         "p_positive": float(r.p_positive), "confidence": float(r.confidence), "needs_review": bool(r.needs_review),
+         "is_current": current[r.mention_id] == key, "classified_at": r.classified_at}
+        for key, r in latest.items()
+    ]
+    stmt = dialect_insert(conn, sentiment_table)
+    fields = ("backend", "label", "p_negative", "p_neutral", "p_positive", "confidence", "needs_review",
+              "is_current", "classified_at")
+    conn.execute(stmt.on_conflict_do_update(index_elements=["mention_id", "model", "revision"],
+                                            set_={f: stmt.excluded[f] for f in fields}), values)
+    return len(values)
+
+
+def _check_link(mention_id: str, link: JourneyLinkRow) -> None:
+    where = f"journey link of mention {mention_id}"
+    if not link.stage or not link.method:
+        raise StorageError(f"{where}: stage {link.stage!r} and method {link.method!r} must be non-empty")
+    _check_unit(f"{where} to stage {link.stage}: confidence", link.confidence)
+
+
+def save_links(conn: sa.Connection, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]],
+               now: datetime) -> int:
+    """Replace these mentions' links for the version, mark them linked (current run); returns links written."""
+    if not taxonomy_version:
+        raise StorageError("taxonomy_version must be non-empty (use the taxonomy file's version string)")
+    for mention_id, links in links_by_mention.items():
+        for link in links:
+            _check_link(mention_id, link)
+    r, lc = link_run_table.c, link_table.c
+    ids = list(links_by_mention)
+    for part in chunks(ids):
+        conn.execute(link_table.delete().where(lc.taxonomy_version == taxonomy_version, lc.mention_id.in_(part)))
+        conn.execute(link_run_table.update()
+                     .where(r.mention_id.in_(part), r.taxonomy_version != taxonomy_version, r.is_current)
+                     .values(is_current=False))
+    if not ids:
+        return 0
+    stmt = dialect_insert(conn, link_run_table)
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["mention_id", "taxonomy_version"],
+                                   set_={"linked_at": stmt.excluded.linked_at, "is_current": True}),
+        [{"mention_id": m, "taxonomy_version": taxonomy_version, "linked_at": now, "is_current": True} for m in ids],
+    )
+    values = [
+        {"mention_id": m, "taxonomy_version": taxonomy_version, "stage": link.stage, "touchpoint": link.touchpoint,
+         "pain_point": link.pain_point, "exit_signal": link.exit_signal, "method": link.method,
+         "confidence": float(link.confidence), "needs_review": bool(link.needs_review)}
+        for m, links in links_by_mention.items() for link in links
+    ]
+    if values:
+        conn.execute(link_table.insert(), values)
+    return len(values)
+
+
+def reset_links(conn: sa.Connection, taxonomy_version: str, *, brand: str | None = None) -> int:
+    """Forget the links and runs of a version (optionally one brand's mentions) so they are linked again."""
+    r = link_run_table.c
+    stmt = link_run_table.delete().where(r.taxonomy_version == taxonomy_version)
+    if brand is not None:
+        stmt = stmt.where(r.mention_id.in_(sa.select(_M.id).where(_M.brand == brand)))
+    lc = link_table.c
+    link_stmt = link_table.delete().where(lc.taxonomy_version == taxonomy_version)
+    if brand is not None:
+        link_stmt = link_stmt.where(lc.mention_id.in_(sa.select(_M.id).where(_M.brand == brand)))
+    conn.execute(link_stmt)
+    return int(conn.execute(stmt).rowcount)

@@ -1,0 +1,103 @@
+"""Small frozen records that storage functions take and return (never ORM rows).
+
+Each is plain data; validation of values that would corrupt the tables (labels, probabilities,
+confidences) happens in the save functions so the error can name the mention and the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class UpsertReport:
+    """What one ``store_batch`` call did.
+
+    ``inserted + updated + unchanged`` equals the number of mentions passed in (a repeated id
+    within a batch is stored once and its repeats count as unchanged). ``quarantined`` counts
+    new quarantine rows, ``quarantine_repeats`` rows already quarantined earlier.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    quarantine_repeats: int = 0
+
+    @property
+    def stored(self) -> int:
+        """Mentions written by this batch (new or changed)."""
+        return self.inserted + self.updated
+
+
+@dataclass(frozen=True)
+class MentionText:
+    """The slice of a mention that language identification, scoring and linking need."""
+
+    id: str
+    text: str
+    language: str | None
+    language_hint: str | None
+    channel: str | None
+    source_kind: str
+    brand: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LanguageResult:
+    """Identified language of one mention (ISO 639-1 code, or 'und' when undetermined)."""
+
+    mention_id: str
+    language: str
+    confidence: float
+    method: str  # e.g. "py3langid", "hint", "script"
+
+
+@dataclass(frozen=True)
+class SentimentResult:
+    """One model's sentiment for one mention; ``revision`` must be non-empty (a hash or version)."""
+
+    mention_id: str
+    model: str
+    revision: str
+    backend: str
+    label: str  # one of SENTIMENT_LABELS
+    p_negative: float
+    p_neutral: float
+    p_positive: float
+    confidence: float
+    needs_review: bool
+    classified_at: datetime
+
+
+@dataclass(frozen=True)
+class JourneyLinkRow:
+    """One link of a mention to a journey stage; ``exit_signal`` names the signal, None when none."""
+
+    stage: str
+    touchpoint: str | None
+    pain_point: str | None
+    exit_signal: str | None
+    method: str  # e.g. "keywords", "model"
+    confidence: float
+    needs_review: bool
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """Sentiment of the scored mentions linked to one stage ('unlinked' for mentions without links)."""
+
+    stage: str
+    mentions: int
+    positive: int
+    neutral: int
+    negative: int
+    positive_share: float
+    neutral_share: float
+    negative_share: float
+    net_sentiment: float
+    top_pain_points: tuple[tuple[str, int], ...]

@@ -1,0 +1,204 @@
+"""Tables as typed SQLAlchemy declarative models; the Alembic migrations create them.
+
+Timestamps are stored as UTC without a zone on both dialects (so ``date(created_at)`` means the
+UTC day everywhere) and come back timezone-aware. JSON is JSONB on PostgreSQL, JSON text on SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from journeypulse.record import JsonScalar
+
+QUARANTINE_PAYLOAD_MAX_BYTES = 64 * 1024
+"""Quarantine payloads are cut to this many UTF-8 bytes; ``payload_bytes`` keeps the full size."""
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware datetime in, stored as naive UTC, aware UTC out. Naive input is refused."""
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: pass a timezone-aware value")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+class DbMention(Base):
+    """One stored mention (all ``Mention`` fields) plus its identified language."""
+
+    __tablename__ = "mention"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    source_kind: Mapped[str] = mapped_column(sa.String(50))
+    native_id: Mapped[str] = mapped_column(sa.String(500))
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    author: Mapped[str | None] = mapped_column(sa.String(200))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str | None] = mapped_column(sa.String(100))
+    brand: Mapped[str | None] = mapped_column(sa.String(200))
+    matched_terms: Mapped[list[str]] = mapped_column(JsonType)
+    language_hint: Mapped[str | None] = mapped_column(sa.String(20))
+    content_hash: Mapped[str] = mapped_column(sa.String(32))
+    meta: Mapped[dict[str, JsonScalar]] = mapped_column("metadata", JsonType)
+    language: Mapped[str | None] = mapped_column(sa.String(20))
+    language_confidence: Mapped[float | None] = mapped_column(sa.Float)
+    language_method: Mapped[str | None] = mapped_column(sa.String(50))
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.Index("ix_mention_brand_created_at", "brand", "created_at"),
+        sa.Index("ix_mention_created_at", "created_at"),
+        sa.Index("ix_mention_content_hash", "content_hash"),
+        sa.Index("ix_mention_language", "language"),
+    )
+
+
+class DbSourceCursor(Base):
+    """Resume point of one (source, query); advanced in the same transaction as the batch."""
+
+    __tablename__ = "source_cursor"
+
+    source: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    query: Mapped[str] = mapped_column(sa.String(1000), primary_key=True)
+    cursor: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DbSentiment(Base):
+    """One model revision's sentiment for a mention; at most one row per mention is current."""
+
+    __tablename__ = "sentiment"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(sa.String(300))
+    revision: Mapped[str] = mapped_column(sa.String(100))
+    backend: Mapped[str] = mapped_column(sa.String(50))
+    label: Mapped[str] = mapped_column(sa.String(10))
+    p_negative: Mapped[float] = mapped_column(sa.Float)
+    p_neutral: Mapped[float] = mapped_column(sa.Float)
+    p_positive: Mapped[float] = mapped_column(sa.Float)
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    needs_review: Mapped[bool] = mapped_column(sa.Boolean)
+    is_current: Mapped[bool] = mapped_column(sa.Boolean)
+    classified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("mention_id", "model", "revision"),
+        sa.Index(
+            "uq_sentiment_current_mention",
+            "mention_id",
+            unique=True,
+            sqlite_where=sa.text("is_current"),
+            postgresql_where=sa.text("is_current"),
+        ),
+        sa.Index("ix_sentiment_model_revision", "model", "revision"),
+    )
+
+
+class DbJourneyLinkRun(Base):
+    """Marks a mention as linked under a taxonomy version, even with zero links; one run is current."""
+
+    __tablename__ = "journey_link_run"
+
+    mention_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"), primary_key=True
+    )
+    taxonomy_version: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    is_current: Mapped[bool] = mapped_column(sa.Boolean)
+
+    __table_args__ = (
+        sa.Index("ix_journey_link_run_version", "taxonomy_version"),
+        sa.Index(
+            "uq_journey_link_run_current_mention",
+            "mention_id",
+            unique=True,
+            sqlite_where=sa.text("is_current"),
+            postgresql_where=sa.text("is_current"),
+        ),
+    )
+
+
+class DbJourneyLink(Base):
+    """One link of a mention to a stage (with touchpoint, pain point, exit signal) under a version."""
+
+    __tablename__ = "journey_link"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[str] = mapped_column(sa.String(32))
+    taxonomy_version: Mapped[str] = mapped_column(sa.String(50))
+    stage: Mapped[str] = mapped_column(sa.String(100))
+    touchpoint: Mapped[str | None] = mapped_column(sa.String(100))
+    pain_point: Mapped[str | None] = mapped_column(sa.String(100))
+    exit_signal: Mapped[str | None] = mapped_column(sa.String(100))
+    method: Mapped[str] = mapped_column(sa.String(50))
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    needs_review: Mapped[bool] = mapped_column(sa.Boolean)
+
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["mention_id", "taxonomy_version"],
+            ["journey_link_run.mention_id", "journey_link_run.taxonomy_version"],
+            ondelete="CASCADE",
+        ),
+        sa.Index("ix_journey_link_mention_version", "mention_id", "taxonomy_version"),
+        sa.Index("ix_journey_link_stage_pain_point", "stage", "pain_point"),
+    )
+
+
+class DbQuarantine(Base):
+    """A row a listener could not parse; id = hash(source, locator, full payload) so repeats dedupe."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    locator: Mapped[str] = mapped_column(sa.Text)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[str] = mapped_column(sa.Text)
+    payload_bytes: Mapped[int] = mapped_column(sa.Integer)
+    payload_truncated: Mapped[bool] = mapped_column(sa.Boolean)
+    quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_quarantine_source_quarantined_at", "source", "quarantined_at"),)
+
+
+mention_table = DbMention.__table__
+cursor_table = DbSourceCursor.__table__
+sentiment_table = DbSentiment.__table__
+link_run_table = DbJourneyLinkRun.__table__
+link_table = DbJourneyLink.__table__
+quarantine_table = DbQuarantine.__table__

@@ -1,0 +1,184 @@
+"""The ``Store``: one database (SQLite or PostgreSQL) behind the methods the pipeline and DAGs call.
+
+Every public method runs in its own transaction and maps SQLAlchemy errors to ``StorageError``;
+callers pass and get kernel records or the frozen dataclasses of ``storage.records``, never ORM rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from journeypulse.errors import StorageError
+from journeypulse.record import Cursor, Mention, QuarantinedRow
+from storage import annotations, ingest, views
+from storage import migrate as migrations
+from storage.records import JourneyLinkRow, LanguageResult, MentionText, SentimentResult, StageSummary, UpsertReport
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")  # off by default in SQLite; cascades depend on it
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for a concurrent writer instead of failing at once
+    cursor.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """Engine for a SQLAlchemy URL; ``postgresql://`` means psycopg 3, a SQLite file's folder is created."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(f"database URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///data/jp.db)") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.connect() as conn:  # WAL lets readers (CLI, dashboards) run during a write
+            if parsed.database and parsed.database != ":memory:":
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        return engine
+    raise StorageError(f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not "
+                       "supported; use sqlite:///path or postgresql+psycopg://user@host/db")
+
+
+class Store:
+    """Mentions, cursors, annotations and analyst views in one SQLite or PostgreSQL database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self.dialect: str = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect; with ``migrate`` bring the schema to the newest revision, else require it to be there."""
+        engine = create_engine(url)
+        safe_url = engine.url.render_as_string(hide_password=True)
+        try:
+            if migrate:
+                migrations.upgrade(engine)
+            else:
+                migrations.require_head(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            engine.dispose()
+            raise StorageError(f"database {safe_url} could not be opened or migrated: {exc.__class__.__name__}: "
+                               f"{getattr(exc, 'orig', exc)}; check the URL, that the server runs and the role's "
+                               "rights") from exc
+        except StorageError:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.IntegrityError as exc:
+            raise StorageError(f"{what} was refused by the database ({exc.orig}); nothing was written. "
+                               "Check that the mention ids exist and the values fit the schema") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"{what} failed on {self.dialect} ({exc.__class__.__name__}: "
+                               f"{getattr(exc, 'orig', exc)}); nothing was written, retry the task") from exc
+
+    # -- listener output -------------------------------------------------------------------------
+
+    def store_batch(self, source: str, query: str, mentions: Sequence[Mention], quarantined: Sequence[QuarantinedRow],
+                    cursor: Cursor | None) -> UpsertReport:
+        """In ONE transaction: upsert mentions, insert new quarantine rows, advance the cursor (unless None)."""
+        with self._transaction(f"storing {len(mentions)} mentions from source {source!r}") as conn:
+            report = ingest.store_batch(conn, source, query, mentions, quarantined, cursor, _now())
+        log.info("source %s: %d inserted, %d updated, %d unchanged, %d quarantined (%d repeats)", source,
+                 report.inserted, report.updated, report.unchanged, report.quarantined, report.quarantine_repeats)
+        return report
+
+    def get_cursor(self, source: str, query: str) -> Cursor | None:
+        with self._transaction(f"reading the cursor of source {source!r}") as conn:
+            return ingest.read_cursor(conn, source, query)
+
+    # -- annotations -----------------------------------------------------------------------------
+
+    def mentions_without_language(self, limit: int) -> list[MentionText]:
+        with self._transaction("listing mentions without language") as conn:
+            return annotations.without_language(conn, limit)
+
+    def save_languages(self, rows: Sequence[LanguageResult]) -> int:
+        with self._transaction(f"saving {len(rows)} languages") as conn:
+            return annotations.save_languages(conn, rows)
+
+    def mentions_without_sentiment(self, model: str, revision: str, limit: int, *, brand: str | None = None,
+                                   since: datetime | None = None, until: datetime | None = None,
+                                   languages: Sequence[str] | None = None,
+                                   after_id: str | None = None) -> list[MentionText]:
+        """Mentions with a language but no result from (model, revision), ordered by id, created in [since, until)."""
+        with self._transaction(f"listing mentions not scored by {model}@{revision}") as conn:
+            return annotations.without_sentiment(conn, model, revision, limit, brand=brand, since=since, until=until,
+                                                 languages=languages, after_id=after_id)
+
+    def save_sentiments(self, rows: Sequence[SentimentResult]) -> int:
+        """Upsert results; each becomes its mention's current one, older results stay (not current)."""
+        with self._transaction(f"saving {len(rows)} sentiment results") as conn:
+            return annotations.save_sentiments(conn, rows)
+
+    def mentions_without_links(self, taxonomy_version: str, limit: int, *, brand: str | None = None,
+                               since: datetime | None = None, until: datetime | None = None,
+                               after_id: str | None = None) -> list[MentionText]:
+        with self._transaction(f"listing mentions not linked under taxonomy {taxonomy_version!r}") as conn:
+            return annotations.without_links(conn, taxonomy_version, limit, brand=brand, since=since, until=until,
+                                             after_id=after_id)
+
+    def save_journey_links(self, taxonomy_version: str,
+                           links_by_mention: Mapping[str, Sequence[JourneyLinkRow]]) -> int:
+        """Atomically replace these mentions' links for the version and mark them linked; returns links written."""
+        with self._transaction(f"saving journey links of {len(links_by_mention)} mentions") as conn:
+            return annotations.save_links(conn, taxonomy_version, links_by_mention, _now())
+
+    def reset_links(self, taxonomy_version: str, *, brand: str | None = None) -> int:
+        """Forget a version's links (optionally for one brand) so the mentions are linked again; returns runs removed."""
+        with self._transaction(f"resetting journey links of taxonomy {taxonomy_version!r}") as conn:
+            return annotations.reset_links(conn, taxonomy_version, brand=brand)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def stage_summary(self, *, brand: str | None = None, since: datetime | None = None,
+                      until: datetime | None = None) -> list[StageSummary]:
+        with self._transaction("summarising stages") as conn:
+            return views.stage_summary(conn, brand=brand, since=since, until=until)
+
+    def counts(self) -> dict[str, int]:
+        with self._transaction("counting rows") as conn:
+            return views.counts(conn)
+
+    def query_view(self, view: str, *, filters: Mapping[str, object],
+                   limit: int | None) -> tuple[list[str], list[tuple[object, ...]]]:
+        """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters."""
+        stmt = views.view_query(view, filters, limit)
+        with self._transaction(f"reading view {view}") as conn:
+            result = conn.execute(stmt)
+            return list(result.keys()), [tuple(row) for row in result]

@@ -1,0 +1,164 @@
+"""Reading the analyst views: the whitelist of view and filter names, ``query_view``, stage summaries, counts.
+
+Dynamic SQL is built only from the names declared here (never from caller strings); the columns
+listed per view match the migration and storage/VIEWS.md (a test checks them against the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from journeypulse.errors import StorageError
+from storage.records import StageSummary
+from storage.schema import UTCDateTime, link_run_table, mention_table, quarantine_table, sentiment_table
+
+_STR, _INT, _FLOAT, _BOOL, _DAY, _TS = sa.String, sa.Integer, sa.Float, sa.Boolean, sa.Date, UTCDateTime
+
+VIEW_COLUMNS: dict[str, dict[str, type[sa.types.TypeEngine[object]] | sa.types.TypeEngine[object]]] = {
+    "v_current_journey_link": {
+        "mention_id": _STR, "taxonomy_version": _STR, "stage": _STR, "touchpoint": _STR, "pain_point": _STR,
+        "exit_signal": _STR, "method": _STR, "confidence": _FLOAT, "needs_review": _BOOL, "linked_at": _TS,
+    },
+    "v_mention_sentiment": {
+        "mention_id": _STR, "source": _STR, "source_kind": _STR, "channel": _STR, "brand": _STR, "author": _STR,
+        "url": _STR, "text": _STR, "created_at": _TS, "day": _DAY, "content_hash": _STR, "language": _STR,
+        "language_confidence": _FLOAT, "language_method": _STR, "label": _STR, "p_negative": _FLOAT,
+        "p_neutral": _FLOAT, "p_positive": _FLOAT, "confidence": _FLOAT, "needs_review": _BOOL, "model": _STR,
+        "revision": _STR, "backend": _STR, "classified_at": _TS,
+    },
+    "v_daily_sentiment": {
+        "day": _DAY, "brand": _STR, "source": _STR, "channel": _STR, "language": _STR, "stage": _STR,
+        "mentions": _INT, "positive": _INT, "neutral": _INT, "negative": _INT, "positive_share": _FLOAT,
+        "neutral_share": _FLOAT, "negative_share": _FLOAT, "net_sentiment": _FLOAT,
+    },
+    "v_stage_pain_points": {
+        "brand": _STR, "stage": _STR, "pain_point": _STR, "mentions": _INT, "scored": _INT,
+        "negative_share": _FLOAT, "authors": _INT, "first_seen": _TS, "last_seen": _TS,
+    },
+    "v_exit_signals": {
+        "mention_id": _STR, "brand": _STR, "source": _STR, "channel": _STR, "created_at": _TS, "day": _DAY,
+        "language": _STR, "stage": _STR, "exit_signal": _STR, "touchpoint": _STR, "pain_point": _STR,
+        "link_confidence": _FLOAT, "link_needs_review": _BOOL, "label": _STR, "sentiment_confidence": _FLOAT,
+        "author": _STR, "url": _STR, "text": _STR,
+    },
+    "v_content_duplicates": {
+        "content_hash": _STR, "mentions": _INT, "sources": _INT, "mention_id": _STR, "source": _STR,
+        "source_kind": _STR, "brand": _STR, "channel": _STR, "created_at": _TS, "day": _DAY, "url": _STR,
+    },
+}
+
+_ORDER: dict[str, tuple[str, ...]] = {
+    "v_current_journey_link": ("mention_id", "stage", "pain_point", "exit_signal"),
+    "v_mention_sentiment": ("created_at", "mention_id"),
+    "v_daily_sentiment": ("day", "brand", "source", "channel", "language", "stage"),
+    "v_stage_pain_points": ("brand", "stage", "mentions", "pain_point"),
+    "v_exit_signals": ("created_at", "mention_id", "stage", "exit_signal"),
+    "v_content_duplicates": ("content_hash", "created_at", "mention_id"),
+}
+_DESCENDING = {("v_stage_pain_points", "mentions")}
+
+EQUALITY_FILTERS = ("brand", "source", "language", "stage")
+DAY_FILTERS = ("since", "until")  # inclusive day range on the view's ``day`` column
+
+
+def view(name: str) -> sa.TableClause:
+    """A typed, read-only handle on a whitelisted view."""
+    columns = VIEW_COLUMNS.get(name)
+    if columns is None:
+        raise StorageError(f"view {name!r} is not queryable; choose one of: {', '.join(VIEW_COLUMNS)}")
+    return sa.table(name, *(sa.column(col, type_) for col, type_ in columns.items()))
+
+
+def _as_day(key: str, value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise StorageError(f"filter {key}={value!r} is not a day: pass a date or YYYY-MM-DD")
+
+
+def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> sa.Select:
+    """SELECT * from a whitelisted view with whitelisted filters, in the view's stable order."""
+    table = view(name)
+    stmt = sa.select(table)
+    for key, value in filters.items():
+        if key in EQUALITY_FILTERS and key in table.c:
+            if not isinstance(value, str):
+                raise StorageError(f"filter {key}={value!r} must be a string")
+            stmt = stmt.where(table.c[key] == value)
+        elif key in DAY_FILTERS and "day" in table.c:
+            day = _as_day(key, value)
+            stmt = stmt.where(table.c.day >= day if key == "since" else table.c.day <= day)
+        else:
+            allowed = [k for k in EQUALITY_FILTERS if k in table.c] + (list(DAY_FILTERS) if "day" in table.c else [])
+            raise StorageError(f"filter {key!r} is not available on view {name}; use one of: {', '.join(allowed)}")
+    for col in _ORDER[name]:
+        stmt = stmt.order_by(table.c[col].desc() if (name, col) in _DESCENDING else table.c[col])
+    if limit is not None:
+        if limit <= 0:
+            raise StorageError(f"limit must be a positive number of rows or None, got {limit}")
+        stmt = stmt.limit(limit)
+    return stmt
+
+
+def stage_summary(conn: sa.Connection, *, brand: str | None, since: datetime | None,
+                  until: datetime | None) -> list[StageSummary]:
+    """Per stage: sentiment of scored mentions created in [since, until) and the top 3 pain points."""
+    ms, links = view("v_mention_sentiment"), view("v_current_journey_link")
+    scope = sa.select(ms.c.mention_id, ms.c.label).where(ms.c.label.is_not(None))
+    if brand is not None:
+        scope = scope.where(ms.c.brand == brand)
+    if since is not None:
+        scope = scope.where(ms.c.created_at >= since)
+    if until is not None:
+        scope = scope.where(ms.c.created_at < until)
+    scoped = scope.subquery("scoped")
+    stages = sa.select(links.c.mention_id, links.c.stage).distinct().subquery("stages")
+    stage = sa.func.coalesce(stages.c.stage, "unlinked").label("stage")
+
+    def count(label: str) -> sa.ColumnElement[int]:
+        return sa.func.sum(sa.case((scoped.c.label == label, 1), else_=0))
+
+    totals = conn.execute(
+        sa.select(stage, sa.func.count(), count("positive"), count("neutral"), count("negative"))
+        .select_from(scoped.outerjoin(stages, stages.c.mention_id == scoped.c.mention_id))
+        .group_by(stage)
+    ).all()
+    pains = conn.execute(
+        sa.select(links.c.stage, links.c.pain_point, sa.func.count(sa.distinct(links.c.mention_id)))
+        .select_from(scoped.join(links, links.c.mention_id == scoped.c.mention_id))
+        .where(links.c.pain_point.is_not(None))
+        .group_by(links.c.stage, links.c.pain_point)
+    ).all()
+    top: dict[str, list[tuple[str, int]]] = {}
+    for stage_name, pain_point, n in sorted(pains, key=lambda r: (r[0], -r[2], r[1])):
+        top.setdefault(stage_name, []).append((pain_point, int(n)))
+    out = []
+    for stage_name, n, pos, neu, neg in totals:
+        n, pos, neu, neg = int(n), int(pos), int(neu), int(neg)
+        out.append(StageSummary(stage=stage_name, mentions=n, positive=pos, neutral=neu, negative=neg,
+                                positive_share=pos / n, neutral_share=neu / n, negative_share=neg / n,
+                                net_sentiment=(pos - neg) / n,
+                                top_pain_points=tuple(top.get(stage_name, [])[:3])))
+    return sorted(out, key=lambda s: (-s.mentions, s.stage))
+
+
+def counts(conn: sa.Connection) -> dict[str, int]:
+    """Row counts for status output: mentions, quarantined, with_language, with_sentiment, linked."""
+    m, s, r = mention_table.c, sentiment_table.c, link_run_table.c
+    n = sa.func.count()
+    return {
+        "mentions": conn.execute(sa.select(n).select_from(mention_table)).scalar_one(),
+        "quarantined": conn.execute(sa.select(n).select_from(quarantine_table)).scalar_one(),
+        "with_language": conn.execute(sa.select(n).where(m.language.is_not(None))).scalar_one(),
+        "with_sentiment": conn.execute(sa.select(n).where(s.is_current)).scalar_one(),
+        "linked": conn.execute(sa.select(n).where(r.is_current)).scalar_one(),
+    }

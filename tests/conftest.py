@@ -1,0 +1,122 @@
+"""Database fixtures shared by every test package.
+
+- ``pg_server`` (session): the URL of a PostgreSQL server. When ``TEST_DATABASE_URL`` is set
+  (e.g. ``postgresql+psycopg://user:pw@host:5432/postgres``; the role needs CREATEDB) that server
+  is used. Otherwise a throwaway PostgreSQL 15 cluster is started from /usr/lib/postgresql/15/bin
+  (initdb --no-sync -A trust, fsync=off, 127.0.0.1 on a free port, socket in a temp dir; run as the
+  ``postgres`` user when the suite runs as root) and stopped at session end. If no server can be
+  started the postgres tests are skipped with the reason, except when CI=true: then they fail.
+- ``postgres_url``: a fresh, empty database on that server for one test (dropped afterwards).
+- ``sqlite_url``: a fresh SQLite file in the test's tmp_path.
+- ``store_url``: parametrised over both (ids ``sqlite`` and ``postgres``; the postgres case carries
+  the ``postgres`` marker), so one storage test runs on both dialects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path(os.environ.get("TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(_as_postgres(cmd), capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+
+
+class _ThrowawayCluster:
+    """A PostgreSQL cluster in a temp dir, owned by the postgres user when we are root."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="jp-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, user="postgres", group="postgres")
+        self.root.chmod(0o700)
+
+    def start(self) -> str:
+        if not (PG_BIN / "initdb").exists():
+            raise RuntimeError(f"PostgreSQL binaries not found under {PG_BIN} (set TEST_PG_BIN)")
+        _run([str(PG_BIN / "initdb"), "-D", str(self.data), "--no-sync", "-A", "trust", "-U", "postgres",
+              "-E", "UTF8", "--locale=C"])
+        options = (f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
+                   f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}")
+        _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
+              "-w", "-t", "30", "start"])
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        try:
+            _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    env_url = os.environ.get("TEST_DATABASE_URL")
+    if env_url:
+        yield env_url
+        return
+    cluster = _ThrowawayCluster()
+    try:
+        url = cluster.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(cluster.root, ignore_errors=True)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL could not be started and CI=true (never skipped in CI): {exc}")
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    try:
+        yield url
+    finally:
+        cluster.stop()
+
+
+def _admin(server_url: str, sql: str) -> None:
+    import psycopg
+
+    conninfo = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture
+def postgres_url(pg_server: str) -> Iterator[str]:
+    name = f"jp_test_{uuid.uuid4().hex[:12]}"
+    _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+    try:
+        yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
+    finally:
+        _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'journeypulse.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
