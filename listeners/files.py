@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -99,10 +99,11 @@ class FileParams(BaseModel):
 
     @model_validator(mode="after")
     def _identities_stay_out_of_metadata(self) -> FileParams:
-        identity_columns = {self.column(f) for f in IDENTITY_NAMESPACES}
-        leaked = sorted(identity_columns & set(self.metadata_columns))
+        # Identity columns would leak raw ids; the identity field names are the keys of their pseudonyms.
+        reserved = {self.column(f) for f in IDENTITY_NAMESPACES} | {"customer_id", "interaction_id"}
+        leaked = sorted(reserved & set(self.metadata_columns))
         if leaked:
-            raise ValueError(f"metadata_columns {leaked} hold identities that are pseudonymised; remove them")
+            raise ValueError(f"metadata_columns {leaked} hold identities or reserved keys; remove them")
         return self
 
     def column(self, field: str) -> str:
@@ -140,12 +141,10 @@ class _Fingerprint:
         return hashlib.sha256(self._head.digest() + bytes(self._tail)).hexdigest()[:24]
 
     @classmethod
-    def of_file(cls, path: Path, offset: int) -> _Fingerprint:
-        with path.open("rb") as handle:
-            head = handle.read(min(offset, _HEAD_BYTES))
-            handle.seek(max(0, offset - _TAIL_BYTES))
-            tail = handle.read(offset - max(0, offset - _TAIL_BYTES))
-        return cls(head, tail)
+    def of_file(cls, handle: BinaryIO, offset: int) -> _Fingerprint:
+        head = handle.read(min(offset, _HEAD_BYTES))
+        handle.seek(max(0, offset - _TAIL_BYTES))
+        return cls(head, handle.read(offset - max(0, offset - _TAIL_BYTES)))
 
 
 def encode_cursor(line: int, offset: int, fingerprint: str) -> Cursor:
@@ -281,6 +280,13 @@ class FileListener:
                                 "file; fix params.path")
         return path
 
+    def _open(self, path: Path) -> BinaryIO:
+        try:
+            return path.open("rb")
+        except OSError as exc:
+            raise ListenerError(f"file source {self.source.name!r}: cannot read {str(path)!r} ({exc.strerror}); "
+                                "fix its permissions or params.path") from exc
+
     def _format_of(self, path: Path) -> str:
         if self.params.format:
             return self.params.format
@@ -294,10 +300,12 @@ class FileListener:
         if cursor is None:
             return 0, 0, _Fingerprint()
         line, offset, expected = decode_cursor(cursor)
-        if offset <= path.stat().st_size:
-            fingerprint = _Fingerprint.of_file(path, offset)
-            if fingerprint.digest() == expected:
-                return line, offset, fingerprint
+        with self._open(path) as handle:
+            if offset <= handle.seek(0, io.SEEK_END):
+                handle.seek(0)
+                fingerprint = _Fingerprint.of_file(handle, offset)
+                if fingerprint.digest() == expected:
+                    return line, offset, fingerprint
         logger.warning("file source %s/%s: file was rewritten since the cursor; reading it from the start",
                        self.source.name, query)
         return 0, 0, _Fingerprint()
@@ -310,7 +318,7 @@ class FileListener:
         """
         pending: list[tuple[str, str | None]] = []
         state = (False, True)  # (inside quotes, at field start)
-        with path.open("rb") as handle:
+        with self._open(path) as handle:
             handle.seek(offset)
             for raw in handle:
                 line += 1
@@ -331,8 +339,8 @@ class FileListener:
                     pending, state = [], (False, True)
         if pending:
             record = _joined(pending, line - len(pending) + 1, line, offset)
-            reason = record.decode_error or f"unterminated quoted field in the CSV record starting on line {record.line}"
-            yield _Record(record.line, line, offset, record.text, reason)
+            unterminated = f"unterminated quoted field in the CSV record starting on line {record.line}"
+            yield _Record(record.line, line, offset, record.text, record.decode_error or unterminated)
 
     def _decode(self, raw: bytes) -> tuple[str, str | None]:
         try:
@@ -342,7 +350,7 @@ class FileListener:
                     f"invalid {self.params.encoding} at byte {exc.start} of the line: {exc.reason}")
 
     def _csv_header(self, path: Path, query: str) -> list[str]:
-        with path.open("rb") as handle:
+        with self._open(path) as handle:
             first = handle.readline()
         text, error = self._decode(first[len(_BOM):] if first.startswith(_BOM) else first)
         if error:

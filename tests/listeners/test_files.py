@@ -310,7 +310,7 @@ def test_csv_rows_appended_after_the_cursor_are_picked_up_alone(build: Build, tm
     listener = build(path)
     last_cursor = read(listener)[-1][1]
     with path.open("ab") as handle:
-        handle.write('csv-7,2026-10-04T08:00:00Z,@new,x,en,"Sorami, again\r\nand again"\r\n'.encode())
+        handle.write(b'csv-7,2026-10-04T08:00:00Z,@new,x,en,"Sorami, again\r\nand again"\r\n')
     appended = read(listener, last_cursor)
     assert [(m.native_id, m.text) for m in mentions(appended).values()] == [("csv-7", "Sorami, again\nand again")]
 
@@ -371,6 +371,8 @@ def test_check_names_the_missing_file_or_column(build: Build, tmp_path: Path) ->
         ({"path": "/x/a.jsonl", "timezone": "Mars/Olympus"}, "params.timezone"),
         ({"path": "/x/a.jsonl", "encoding": "utf-16"}, "params.encoding"),
         ({"path": "/x/a.jsonl", "metadata_columns": ["author"]}, "metadata_columns ['author'] hold identities"),
+        ({"path": "/x/a.jsonl", "columns": {"customer_id": "cust"}, "metadata_columns": ["customer_id"]},
+         "reserved keys"),
         ({"path": "a.jsonl"}, "params.base_dir is not set"),
         ({"path": "/x/a.txt"}, "set params.format"),
         ({"path": "/x/a.jsonl", "format": "xml"}, "params.format"),
