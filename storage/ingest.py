@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage.records import UpsertReport
+from storage.records import QuarantineEntry, UpsertReport
 from storage.schema import (
     QUARANTINE_PAYLOAD_MAX_BYTES,
     cursor_table,
@@ -168,6 +168,17 @@ def insert_quarantine(conn: sa.Connection, rows: Sequence[QuarantinedRow], now: 
     if fresh:
         conn.execute(dialect_insert(conn, quarantine_table).on_conflict_do_nothing(index_elements=["id"]), fresh)
     return len(fresh), len(rows) - len(fresh)
+
+
+def read_quarantine(conn: sa.Connection, source: str | None, limit: int) -> list[QuarantineEntry]:
+    """Newest quarantine rows first (optionally of one source)."""
+    q = quarantine_table.c
+    stmt = sa.select(q.id, q.source, q.locator, q.reason, q.payload, q.payload_bytes, q.payload_truncated,
+                     q.quarantined_at)
+    if source is not None:
+        stmt = stmt.where(q.source == source)
+    stmt = stmt.order_by(q.quarantined_at.desc(), q.id).limit(limit)
+    return [QuarantineEntry(*row) for row in conn.execute(stmt)]
 
 
 def write_cursor(conn: sa.Connection, source: str, query: str, cursor: Cursor, now: datetime) -> None:

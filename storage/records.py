@@ -101,3 +101,17 @@ class StageSummary:
     negative_share: float
     net_sentiment: float
     top_pain_points: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """A stored quarantine row; ``payload`` is cut to 64 KB (``payload_truncated``), NUL shown as U+FFFD."""
+
+    id: str
+    source: str
+    locator: str
+    reason: str
+    payload: str
+    payload_bytes: int
+    payload_truncated: bool
+    quarantined_at: datetime

@@ -19,7 +19,15 @@ from journeypulse.errors import StorageError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from storage import annotations, ingest, views
 from storage import migrate as migrations
-from storage.records import JourneyLinkRow, LanguageResult, MentionText, SentimentResult, StageSummary, UpsertReport
+from storage.records import (
+    JourneyLinkRow,
+    LanguageResult,
+    MentionText,
+    QuarantineEntry,
+    SentimentResult,
+    StageSummary,
+    UpsertReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +129,11 @@ class Store:
     def get_cursor(self, source: str, query: str) -> Cursor | None:
         with self._transaction(f"reading the cursor of source {source!r}") as conn:
             return ingest.read_cursor(conn, source, query)
+
+    def quarantine_rows(self, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
+        """Newest quarantined rows first, for review (``journeypulse quarantine`` in the CLI)."""
+        with self._transaction("reading quarantine rows") as conn:
+            return ingest.read_quarantine(conn, source, limit)
 
     # -- annotations -----------------------------------------------------------------------------
 
