@@ -351,9 +351,9 @@ def link_journeys(
     from journeys import load_linker
 
     linker = load_linker(settings.journeys.taxonomy)
-    version = linker.version
+    version = linker.revision
     if relink:
-        store.reset_links(version, brand=brand, since=since, until=until)
+        store.reset_links(version, brand=brand)
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:
