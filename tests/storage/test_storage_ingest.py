@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-
-import unicodedata
 
 import pytest
 
 from journeypulse.errors import StorageError
 from journeypulse.record import Mention, QuarantinedRow
-from storage import LanguageResult, SentimentResult, Store, UpsertReport
-from storage import ingest
+from storage import JourneyLinkRow, LanguageResult, SentimentResult, Store, UpsertReport, ingest
 from storage.schema import QUARANTINE_PAYLOAD_MAX_BYTES
 
 MakeMention = Callable[..., Mention]
@@ -65,8 +63,6 @@ def test_changed_field_other_than_text_is_updated_and_keeps_annotations(store: S
 
 
 def test_edited_text_is_updated_and_clears_language_sentiment_and_links(store: Store, make_mention: MakeMention) -> None:
-    from storage import JourneyLinkRow
-
     original = make_mention("1")
     store.store_batch("sample", "q", [original], [], None)
     store.save_languages([LanguageResult(original.id, "vi", 0.99, "py3langid")])
