@@ -198,6 +198,15 @@ def test_quota_exhausted_is_not_retried_and_says_when_it_resets(key_env: None) -
 
 
 @respx.mock
+def test_the_key_is_in_no_mention_and_no_log_line_of_a_successful_pull(key_env: None, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    two_pages(respx.mock)
+    pulled = list(listener().fetch("video:vid123", None))
+    assert pulled and all(KEY not in item.model_dump_json() and KEY not in (cursor or "") for item, cursor in pulled)
+    assert KEY not in caplog.text
+
+
+@respx.mock
 def test_invalid_key_is_an_auth_error_and_the_key_never_reaches_logs_or_urls(key_env: None, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     route = respx.get(URL).mock(side_effect=[httpx.Response(503),
