@@ -98,9 +98,8 @@ def parse_comment_thread(
 
     None when the comment mentions no configured brand (and no ``brand`` is assigned).
     """
-    comment = _dig(thread, "snippet", "topLevelComment")
-    snippet = _dig(comment, "snippet")
-    native_id = _dig(comment, "id") or thread.get("id")
+    snippet = _dig(thread, "snippet", "topLevelComment", "snippet")
+    native_id = _dig(thread, "snippet", "topLevelComment", "id") or thread.get("id")
     locator = f"{query}:{native_id}"
     if not isinstance(snippet, dict) or not isinstance(native_id, str):
         return QuarantinedRow(source, "comment thread has no topLevelComment id/snippet", json.dumps(thread), locator)
@@ -202,7 +201,7 @@ class YouTubeListener:
                 reached_cursor = reached_cursor or (published is not None and at is not None and published < at)
                 if item is None:
                     continue
-                native_id = item.native_id if isinstance(item, Mention) else item.locator
+                native_id = _comment_id(thread)
                 if published is None:
                     again[native_id] = item
                 elif at is None or published > at or (published == at and native_id not in ids):
@@ -287,6 +286,11 @@ class YouTubeListener:
         if not isinstance(payload, dict) or not isinstance(payload.get("items", []), list):
             raise ListenerError(f"{where}: response has no 'items' list")
         return cast(Payload, payload)
+
+
+def _comment_id(thread: Payload) -> str:
+    native_id = _dig(thread, "snippet", "topLevelComment", "id") or thread.get("id")
+    return native_id if isinstance(native_id, str) else json.dumps(thread, sort_keys=True)[:200]
 
 
 def _published(thread: Payload) -> datetime | None:
