@@ -56,7 +56,23 @@ def load_sentiment_model(config: ModelConfig, cache_dir: Path) -> SentimentModel
                            "(transformers model); point model.name at a model folder")
     if path.is_absolute() or name.startswith((".", "~")) or not _HUB_ID.match(name):
         raise ScoringError(f"model folder {path} does not exist; fix model.name or build the folder")
-    return SequenceClassificationModel.load(name, config, name=name, revision=None)
+    snapshot = _hub_snapshot(name, config.revision)
+    if is_head_folder(snapshot):
+        return EncoderHeadModel.from_folder(snapshot, config, Path(cache_dir), name=name)
+    return SequenceClassificationModel.load(snapshot, config, name=name, revision=snapshot.name)
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> Path:
+    """The local snapshot folder of a Hugging Face model id; never downloads (offline is the norm)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise ScoringError(f"model {repo_id} (revision {revision or 'main'}) is not in the local Hugging Face "
+                           f"cache and downloads are off; run `hf download {repo_id}` on a machine with hub "
+                           "access (or copy the folder here and set model.name to its path)") from exc
 
 
 class EncoderHeadModel:
@@ -130,18 +146,13 @@ class SequenceClassificationModel:
         self.review_threshold = review_threshold
 
     @classmethod
-    def load(cls, source: str | Path, config: ModelConfig, *, name: str,
-             revision: str | None) -> SequenceClassificationModel:
+    def load(cls, source: Path, config: ModelConfig, *, name: str, revision: str) -> SequenceClassificationModel:
         from sentiment.torch_backend import SequenceClassifierRunner
 
-        runner = SequenceClassifierRunner(source, revision=config.revision if isinstance(source, str) else None,
-                                          max_tokens=config.max_tokens, batch_size=config.batch_size,
+        runner = SequenceClassifierRunner(source, max_tokens=config.max_tokens, batch_size=config.batch_size,
                                           order=lambda id2label: label_order(id2label, name))
-        resolved = revision or runner.commit or config.revision
-        if resolved is None:
-            raise ScoringError(f"model {name}: cannot tell its revision; pin model.revision to its commit")
-        log.info("loaded sentiment model %s revision %s", name, resolved)
-        return cls(name, resolved, runner, config.review_threshold)
+        log.info("loaded sentiment model %s revision %s", name, revision)
+        return cls(name, revision, runner, config.review_threshold)
 
     @property
     def name(self) -> str:

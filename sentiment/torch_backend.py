@@ -35,9 +35,9 @@ def configure_threads() -> None:
     _THREADS_SET = True
 
 
-def load_tokenizer(folder: Path | str, revision: str | None = None) -> PreTrainedTokenizerBase:
+def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     try:
-        return AutoTokenizer.from_pretrained(folder, revision=revision, local_files_only=True)
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise ScoringError(f"model {folder}: could not load its tokenizer offline ({exc}); the folder needs "
                            "tokenizer.json or the tokenizer files of its model type") from exc
@@ -172,13 +172,12 @@ class TextEncoder:
 class SequenceClassifierRunner:
     """Any AutoModelForSequenceClassification with 3 labels; returns per-text (neg, neu, pos) probabilities."""
 
-    def __init__(self, source: str | Path, *, revision: str | None, max_tokens: int, batch_size: int,
+    def __init__(self, source: Path, *, max_tokens: int, batch_size: int,
                  order: Callable[[dict[int, str]], list[int]]) -> None:
         configure_threads()
-        self.tokenizer = load_tokenizer(source, revision)
+        self.tokenizer = load_tokenizer(source)
         try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(
-                source, revision=revision, local_files_only=True)
+            self.model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ScoringError(f"model {source}: could not load it offline with "
                                f"AutoModelForSequenceClassification ({exc}); download it first or point "
@@ -187,7 +186,6 @@ class SequenceClassifierRunner:
         self.order = order({int(k): str(v) for k, v in self.model.config.id2label.items()})
         self.windower = _Windower(self.tokenizer, max_tokens, "", _model_limit(self.model.config))
         self.batch_size = batch_size
-        self.commit = getattr(self.model.config, "_commit_hash", None)
 
     def _probs(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         logits = self.model(input_ids=ids, attention_mask=mask).logits
