@@ -177,8 +177,19 @@ def _has_words(text: str) -> bool:
 
 
 def _scrub(value: str, identities: list[tuple[str, str]]) -> str:
-    for raw, pseudonym in identities:
-        value = re.sub(re.escape(raw), pseudonym, value, flags=re.IGNORECASE)
+    """``value`` with each raw identity replaced (case-insensitively) by its pseudonym."""
+    for raw, alias in identities:
+        low, needle = value.lower(), raw.lower()
+        if needle not in low:
+            continue
+        if len(low) != len(value):  # rare: lowering changed lengths, so indices do not line up
+            value = re.sub(re.escape(raw), alias.replace("\\", "\\\\"), value, flags=re.IGNORECASE)
+            continue
+        parts, start = [], 0
+        while (found := low.find(needle, start)) >= 0:
+            parts += [value[start:found], alias]
+            start = found + len(needle)
+        value = "".join([*parts, value[start:]])
     return value
 
 

@@ -252,6 +252,18 @@ def test_identities_become_stable_pseudonyms_and_raw_values_never_appear(build: 
         assert raw.casefold() not in stored.casefold()
 
 
+def test_raw_handle_and_ids_inside_text_and_metadata_are_replaced_in_any_case(build: Build, tmp_path: Path,
+                                                                               pseudonymiser: Pseudonymiser) -> None:
+    path = tmp_path / "self.jsonl"
+    row = {"id": "s1", "created_at": "2026-10-01T00:00:00Z", "author": "@Linh_Nguyen", "customer_id": "C-1042",
+           "text": "@LINH_NGUYEN here: Sorami lost order c-1042, İstanbul", "note": "escalated for C-1042"}
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    mention = mentions(read(build(path, metadata_columns=["note"])))["s1"]
+    author, customer = pseudonymiser("linh_nguyen", namespace="a"), pseudonymiser("C-1042", namespace="c")
+    assert mention.text == f"{author} here: Sorami lost order {customer}, İstanbul"
+    assert mention.metadata["note"] == f"escalated for {customer}"
+
+
 def test_quarantine_payloads_of_parsed_rows_carry_pseudonyms_not_handles(build: Build) -> None:
     rows = quarantined(read(build(FIXTURES / "bad.jsonl")))
     assert "raw_handle_03" not in rows["bad.jsonl:3"].payload
