@@ -43,6 +43,10 @@ from listeners.retry import RetryPolicy, TransientError, call_with_retries
 
 logger = logging.getLogger(__name__)
 
+SEARCH_HORIZON_S = 7 * 86400 - 300
+"""Recent search reaches back 7 days; X rejects a since_id older than that (5 min margin)."""
+_SNOWFLAKE_EPOCH_MS = 1288834974657
+
 TWEET_FIELDS = ["created_at", "lang", "author_id", "edit_history_tweet_ids", "public_metrics"]
 USER_FIELDS = ["username", "verified", "public_metrics"]
 
@@ -279,6 +283,7 @@ class XListener:
         state = XCursor.decode(cursor)
         if state.month != month:
             state = replace(state, month=month, read=0)
+        state = self._drop_floor_beyond_horizon(group, state)
         run = _Run(group, state, self.source.max_items_per_run)
         if state.gap_top is not None:
             yield from self._fill_gap(run)
@@ -286,6 +291,18 @@ class XListener:
                 return
         if run.budget > 0 and self._cap_left(run) > 0:
             yield from self._read_new(run)
+
+    def _drop_floor_beyond_horizon(self, group: QueryGroup, state: XCursor) -> XCursor:
+        """A cursor older than the 7-day horizon cannot be sent (X answers 400): read from the horizon."""
+        if state.since_id is None or not state.since_id.isdigit():
+            return state
+        posted_s = ((int(state.since_id) >> 22) + _SNOWFLAKE_EPOCH_MS) / 1000
+        if posted_s >= self._clock() - SEARCH_HORIZON_S:
+            return state
+        reason = "cursor is older than recent search's 7-day horizon; posts in between are out of reach"
+        self.stop_reasons[group.key] = reason
+        logger.warning("x source %s query %s: %s", self.source.name, group.key, reason)
+        return replace(state, since_id=None)
 
     def _cap_left(self, run: _Run) -> int:
         if self.params.monthly_cap is None:

@@ -22,7 +22,7 @@ from listeners.query_building import QueryGroup
 from listeners.x import XCursor, XListener, parse_search_page
 
 URL = "https://api.twitter.com/2/tweets/search/recent"
-BASE_ID = 1_860_000_000_000_000_000
+BASE_ID = (int((NOW - 86400) * 1000) - 1288834974657) << 22  # snowflake ids from a day before NOW
 
 
 class FakeRecentSearch:
@@ -218,6 +218,20 @@ def test_monthly_cap_stops_early_and_records_why(monkeypatch: pytest.MonkeyPatch
     assert XCursor.decode(cursor).read == 20 and XCursor.decode(cursor).month == "2026-11"
     assert "monthly cap" in listener.stop_reasons[query]
     assert "monthly cap" in caplog.text
+
+
+@responses.activate
+def test_a_cursor_beyond_the_7_day_horizon_is_not_sent_and_the_reason_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = FakeRecentSearch(3)
+    responses.add_callback(responses.GET, URL, callback=api)
+    listener = make_listener(monkeypatch=monkeypatch)
+    stale = str((int((NOW - 8 * 86400) * 1000) - 1288834974657) << 22)
+    items, cursor = drain(listener.fetch(listener.queries()[0], XCursor(since_id=stale).encode()))
+    assert numbers(items) == [1, 2, 3] and "since_id" not in api.calls[0]
+    assert "7-day horizon" in listener.stop_reasons[listener.queries()[0]]
+    assert XCursor.decode(cursor).since_id == str(BASE_ID + 3)
 
 
 @responses.activate
