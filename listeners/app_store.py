@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -219,7 +220,7 @@ class AppStoreListener:
         try:
             for page in range(1, self.params.max_pages + 1):
                 url = self.params.feed_url.format(country=country, page=page, app_id=app_id)
-                entries = call_with_retries(lambda: self._get(client, url, query, page),
+                entries = call_with_retries(partial(self._get, client, url, query, page),
                                             what=f"app_store source {self.source.name} {query} page {page}",
                                             sleep=self._sleep)
                 if not entries:
@@ -249,8 +250,9 @@ class AppStoreListener:
         try:
             return feed_entries(response.json())
         except ValueError as exc:
-            raise ListenerError(f"{where}: response is not a reviews feed ({exc.__class__.__name__}: "
-                                f"{str(exc)[:120]}); nothing from this query was yielded, the next run retries") from exc
+            problem = f"{type(exc).__name__}: {str(exc)[:120]}"
+            raise ListenerError(f"{where}: response is not a reviews feed ({problem}); nothing from this query "
+                                "was yielded, the next run retries") from exc
 
 
 def _load_cursor(raw: Cursor | None, source: str) -> tuple[datetime | None, frozenset[str]]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -198,7 +199,8 @@ class GooglePlayListener:
         limit = self.source.max_items_per_run
         fresh: dict[str, tuple[datetime, Item]] = {}
         reached_cursor = more_pages = False
-        for page, more_pages in self._pages(query):
+        for page, has_next in self._pages(query):
+            more_pages = has_next
             for raw in page:
                 item = parse_review(raw, source=self.source.name, query=query, fetched_at=fetched_at,
                                     matcher=self._matcher, brand=self.params.brand, pseudonymise=self._pseudonymise)
@@ -238,7 +240,7 @@ class GooglePlayListener:
             for number in range(1, self.params.max_pages + 1):
                 body = Formats.Reviews.build_body(app_id, Sort.NEWEST.value, self.params.page_size,
                                                   "null", "null", token)
-                reviews, token = call_with_retries(lambda: self._post(client, url, body, query, number),
+                reviews, token = call_with_retries(partial(self._post, client, url, body, query, number),
                                                    what=f"google_play source {self.source.name} {query} page {number}",
                                                    sleep=self._sleep)
                 yield reviews, token is not None

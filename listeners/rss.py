@@ -21,8 +21,8 @@ from html.parser import HTMLParser
 from typing import Literal
 
 import feedparser
-from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 import httpx
+from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from journeypulse.config import SourceConfig

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import cast
 
 import httpx
@@ -239,7 +240,7 @@ class YouTubeListener:
         try:
             for number in range(1, self.params.max_pages + 1):
                 page_params = {**params, **({"pageToken": token} if token else {})}
-                page = call_with_retries(lambda: self._get(client, key, page_params, query, number),
+                page = call_with_retries(partial(self._get, client, key, page_params, query, number),
                                          what=f"youtube source {self.source.name} {query} page {number}",
                                          sleep=self._sleep)
                 yield page

@@ -56,12 +56,3 @@ class FakeSleep:
 def mentions(items: Iterable[tuple[Mention | QuarantinedRow, Cursor | None]]) -> list[Mention]:
     return [item for item, _ in items if isinstance(item, Mention)]
 
-
-def drain(pairs: Iterable[tuple[Mention | QuarantinedRow, Cursor | None]]) -> tuple[list, Cursor | None]:
-    """All items and the last cursor, like the pipeline storing each item then its cursor."""
-    items: list[Mention | QuarantinedRow] = []
-    last: Cursor | None = None
-    for item, cursor in pairs:
-        items.append(item)
-        last = cursor if cursor is not None else last
-    return items, last

@@ -8,9 +8,18 @@ import logging
 import httpx
 import pytest
 import respx
+from _net_b_helpers import (
+    BRANDS,
+    FETCHED_AT,
+    FakeSleep,
+    clock,
+    fixture_json,
+    fixture_text,
+    make_context,
+    make_source,
+    mentions,
+)
 
-from _net_b_helpers import BRANDS, FETCHED_AT, FakeSleep, clock, fixture_json, fixture_text, make_context, \
-    make_source, mentions
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Mention, QuarantinedRow
 from listeners.app_store import AppStoreListener, feed_entries, parse_review

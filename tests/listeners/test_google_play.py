@@ -11,9 +11,9 @@ from urllib.parse import unquote
 import httpx
 import pytest
 import respx
+from _net_b_helpers import BRANDS, FETCHED_AT, FakeSleep, clock, fixture_text, make_context, make_source, mentions
 from google_play_scraper.constants.element import ElementSpecs
 
-from _net_b_helpers import BRANDS, FETCHED_AT, FakeSleep, clock, fixture_text, make_context, make_source, mentions
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Listener

@@ -8,8 +8,8 @@ import feedparser
 import httpx
 import pytest
 import respx
-
 from _net_b_helpers import BRANDS, FETCHED_AT, FakeSleep, clock, fixture_text, make_context, make_source, mentions
+
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import QuarantinedRow
 from listeners.base import BrandMatcher, Listener

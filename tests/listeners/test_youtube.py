@@ -8,8 +8,17 @@ import logging
 import httpx
 import pytest
 import respx
+from _net_b_helpers import (
+    BRANDS,
+    FETCHED_AT,
+    FakeSleep,
+    clock,
+    fixture_json,
+    make_context,
+    make_source,
+    mentions,
+)
 
-from _net_b_helpers import BRANDS, FETCHED_AT, FakeSleep, clock, drain, fixture_json, make_context, make_source, mentions
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Listener
