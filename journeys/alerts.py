@@ -129,7 +129,8 @@ def _negative_spike(brand: str, stage: str, days: dict[date, DailyStageStats], d
     today = days.get(day)
     if today is None or today.total < rules.min_volume:
         volume = today.total if today else 0
-        return SkippedSeries(NEGATIVE_SPIKE, brand, stage, f"{volume} mentions on {day} < min_volume {rules.min_volume}")
+        reason = f"{volume} mentions on {day} < min_volume {rules.min_volume}"
+        return SkippedSeries(NEGATIVE_SPIKE, brand, stage, reason)
     window = [day - timedelta(days=n) for n in range(1, rules.baseline_days + 1)]
     shares = [days[d].negative_share for d in window if d in days and days[d].total > 0]
     if len(shares) < rules.min_baseline_days:

@@ -63,7 +63,8 @@ class CoachingCandidate:
 
     def __post_init__(self) -> None:
         if self.sentiment not in SENTIMENT_LABELS:
-            raise ValueError(f"candidate {self.mention_id}: sentiment {self.sentiment!r} is not one of {SENTIMENT_LABELS}")
+            raise ValueError(f"candidate {self.mention_id}: sentiment {self.sentiment!r} is not one of "
+                             f"{SENTIMENT_LABELS}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"candidate {self.mention_id}: confidence {self.confidence} is outside 0..1")
 
@@ -143,7 +144,8 @@ def select_examples(
 
     Exact duplicates (same content hash) and near-duplicates (character 5-shingle Jaccard >=
     ``similarity`` with an example already picked) are skipped: the copy kept is the first one
-    reached in round-robin order, i.e. the most confident within its (source, language) bucket. ``keep`` lists brand/product words redaction must leave alone.
+    reached in round-robin order, i.e. the most confident within its (source, language) bucket.
+    ``keep`` lists brand/product words redaction must leave alone.
     """
     if limit < 1 or not 0.0 < similarity <= 1.0:
         raise ValueError(f"select_examples: limit={limit} must be >= 1 and similarity={similarity} in (0, 1]")
@@ -308,19 +310,19 @@ def export_training_pack(
     groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
     rejected = relabelled = 0
     for example in examples:
-        decision = latest.get(example.mention_id)
-        if decision is None:
+        verdict = latest.get(example.mention_id)
+        if verdict is None:
             continue
-        if decision.action is ReviewAction.REJECT:
+        if verdict.action is ReviewAction.REJECT:
             rejected += 1
             continue
-        if decision.action is ReviewAction.RELABEL:
+        if verdict.action is ReviewAction.RELABEL:
             relabelled += 1
-        label = decision.new_label or example.sentiment
+        label = verdict.new_label or example.sentiment
         groups[(example.stage, example.pain_point or "general")].append({
             "mention_id": example.mention_id, "text": example.text, "label": label, "model_label": example.sentiment,
             "language": example.language, "stage": example.stage, "pain_point": example.pain_point,
-            "reviewer": decision.reviewer, "note": decision.note,
+            "reviewer": verdict.reviewer, "note": verdict.note,
         })
     manifest = out_dir / "manifest.json"
     if manifest.exists():
@@ -335,5 +337,6 @@ def export_training_pack(
     _write(manifest, json.dumps({"files": [f.name for f in files], "examples": total, "rejected": rejected,
                                  "relabelled": relabelled}, indent=2) + "\n")
     undecided = len(examples) - len(latest)
-    log.info("training pack: %d examples in %d files, %d rejected, %d undecided", total, len(files), rejected, undecided)
+    log.info("training pack: %d examples in %d files, %d rejected, %d undecided",
+             total, len(files), rejected, undecided)
     return TrainingPackReport(tuple(files), total, rejected, undecided, relabelled)

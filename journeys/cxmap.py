@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -186,11 +186,13 @@ def _figure(journey_map: JourneyMap) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Thai",sans-serif;margin:24px;color:#1f2a44}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans Thai",sans-serif;
+margin:24px;color:#1f2a44}
 h1{font-size:22px;margin:0 0 4px}.sub{color:#5b6477;margin:0 0 12px}
 .stages{display:grid;grid-template-columns:repeat(var(--n),minmax(150px,1fr));gap:10px}
 .stage{background:#f6f7fa;border-radius:8px;padding:10px;font-size:13px;overflow-wrap:anywhere}
-.stage h3{margin:0 0 6px;font-size:15px}.stage h4{margin:10px 0 4px;font-size:12px;text-transform:uppercase;color:#5b6477}
+.stage h3{margin:0 0 6px;font-size:15px}
+.stage h4{margin:10px 0 4px;font-size:12px;text-transform:uppercase;color:#5b6477}
 .stage ul{margin:0;padding-left:16px}.volume b{font-size:20px}
 .bar{display:flex;height:12px;border-radius:6px;overflow:hidden;background:#e3e6ec;margin:6px 0 2px}
 .bar .pos{background:#2e9d5b}.bar .neu{background:#b9bec7}.bar .neg{background:#d64545}
@@ -213,7 +215,7 @@ def render_cx_map(journey_map: JourneyMap, *, out_path: Path | str, min_authors:
     title = f"{journey_map.brand} — customer journey map, {journey_map.period_start} to {journey_map.period_end}"
     columns = "".join(_column(cell, min_authors, keep) for cell in journey_map.stages)
     total = sum(cell.volume for cell in journey_map.stages)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_e(title)}</title>'

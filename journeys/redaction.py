@@ -51,7 +51,8 @@ def _urls(text: str) -> Iterator[_Span]:
         parts = urlsplit(raw if "://" in raw else f"https://{raw}")
         host = parts.hostname or ""
         segments = [s for s in parts.path.split("/") if s]
-        sensitive = bool(parts.query or parts.fragment or parts.username or any(_TOKEN_SEGMENT.search(s) for s in segments))
+        tokenised = any(_TOKEN_SEGMENT.search(s) for s in segments)
+        sensitive = bool(parts.query or parts.fragment or parts.username or tokenised)
         if sensitive and host:
             prefix = raw[: raw.index("://") + 3] if "://" in raw else ""
             yield match.start(), match.start() + len(raw), "URL", f"{prefix}{host}/[URL]"

@@ -88,7 +88,7 @@ def test_series_of_different_brands_and_stages_are_judged_separately():
 
 
 def test_the_same_day_twice_in_one_series_is_an_error_not_a_merge():
-    rows = _history([10, 10]) + [DailyStageStats("Sorami", "delivery", DAY, 5, 1)]
+    rows = [*_history([10, 10]), DailyStageStats("Sorami", "delivery", DAY, 5, 1)]
     with pytest.raises(ValueError, match="appear twice"):
         evaluate_alerts(rows, day=DAY)
 

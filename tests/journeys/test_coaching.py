@@ -2,7 +2,7 @@
 
 import csv
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from journeys.coaching import (
     select_examples,
 )
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def cand(mid, text, *, conf=0.9, source="x", lang="en", stage="delivery_onboarding", pain="late delivery",
