@@ -203,7 +203,20 @@ class RowRejected(ValueError):
 
 
 class FileListener:
-    """Reads mentions from JSONL/CSV exports; each matched file is one query with its own cursor."""
+    """Reads mentions from JSONL/CSV exports; each matched file is one query with its own cursor.
+
+    Decisions (each covered by tests/listeners/test_files.py):
+    - Blank lines are not rows. Every other row yields a Mention or a QuarantinedRow, never nothing.
+    - Emoji-only text (no letters or digits) is stored when the row is tied to a brand: by a term in
+      the text (e.g. "😍 #Sorami") or, with ``require_brand_match: false``, by the source itself.
+      Otherwise it is quarantined as "no brand term (emoji-only text)".
+    - Author handles ("@" stripped), customer ids and interaction ids become pseudonyms (namespaces
+      a, c, i); their raw values are also replaced in the text ("@handle", ids), url and metadata.
+      Quarantine payloads of parsed rows carry pseudonyms; a line that cannot be parsed at all is
+      kept raw (backslash-escaped if not valid text), so the quarantine table needs restricted access.
+    - Naive timestamps are read in ``timezone``; JSON numbers are epoch seconds (UTC).
+    - Cursors are byte offsets: writers must append whole lines (a torn final line is read as is).
+    """
 
     def __init__(self, source: SourceConfig, context: ListenerContext,
                  *, clock: Callable[[], datetime] | None = None) -> None:
@@ -427,8 +440,8 @@ class FileListener:
             raw = (self._identity(row, field) or "").lstrip("@" if field == "author" else "")
             if raw:
                 ids.append((field, raw, self._context.pseudonymise(raw, namespace=namespace)))
-        # Raw identities are replaced wherever they would be stored: "@handle" and ids in the text,
-        # the bare handle or id in the url and metadata. Values under 3 characters are too generic to replace.
+        # Raw identities are replaced wherever they would be stored: "@handle" and ids in the text, the
+        # bare handle or id in native_id, url and metadata. Values under 3 characters are too generic to replace.
         in_text = [(f"@{raw}" if field == "author" else raw, alias) for field, raw, alias in ids if len(raw) >= 3]
         elsewhere = [(raw, alias) for _, raw, alias in ids if len(raw) >= 3]
         text = self._text(row, in_text)
@@ -443,7 +456,7 @@ class FileListener:
         url = self._string(row, "url")
         try:
             return Mention.build(
-                source=self.source.name, source_kind="file", native_id=native_id, text=text,
+                source=self.source.name, source_kind="file", native_id=_scrub(native_id, elsewhere), text=text,
                 created_at=self._timestamp(row), fetched_at=self._clock(),
                 url=_scrub(url, elsewhere) if url else None,
                 author=next((alias for field, _, alias in ids if field == "author"), None),

@@ -264,6 +264,15 @@ def test_raw_handle_and_ids_inside_text_and_metadata_are_replaced_in_any_case(bu
     assert mention.metadata["note"] == f"escalated for {customer}"
 
 
+def test_an_id_column_that_is_also_the_interaction_id_is_stored_as_its_pseudonym(
+        build: Build, pseudonymiser: Pseudonymiser) -> None:
+    params = {**CONTACT_CENTER, "columns": {**CONTACT_CENTER["columns"], "id": "case_ref"}}  # type: ignore[dict-item]
+    first = mentions(read(build(FIXTURES / "contact_center.csv", **params)))
+    alias = pseudonymiser("CASE-77001", namespace="i")
+    assert alias in first and first[alias].metadata["interaction_id"] == alias
+    assert "CASE-77001" not in first[alias].model_dump_json()
+
+
 def test_quarantine_payloads_of_parsed_rows_carry_pseudonyms_not_handles(build: Build) -> None:
     rows = quarantined(read(build(FIXTURES / "bad.jsonl")))
     assert "raw_handle_03" not in rows["bad.jsonl:3"].payload
