@@ -188,6 +188,12 @@ class Store:
         with self._transaction("counting rows") as conn:
             return views.counts(conn)
 
+    def view_columns(self, view: str) -> list[str]:
+        """The columns the database reports for a whitelisted view (``SELECT *``), in order."""
+        stmt = views.view_probe(view)
+        with self._transaction(f"describing view {view}") as conn:
+            return list(conn.execute(stmt).keys())
+
     def query_view(self, view: str, *, filters: Mapping[str, object],
                    limit: int | None) -> tuple[list[str], list[tuple[object, ...]]]:
         """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters."""

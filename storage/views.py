@@ -72,6 +72,12 @@ def view(name: str) -> sa.TableClause:
     return sa.table(name, *(sa.column(col, type_) for col, type_ in columns.items()))
 
 
+def view_probe(name: str) -> sa.TextClause:
+    """``SELECT * ... WHERE 1 = 0`` on a whitelisted view: reports the columns the database really has."""
+    view(name)  # raises for names outside the whitelist; only whitelisted names reach the SQL text
+    return sa.text(f"SELECT * FROM {name} WHERE 1 = 0")
+
+
 def _as_day(key: str, value: object) -> date:
     if isinstance(value, datetime):
         return value.date()

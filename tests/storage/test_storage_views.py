@@ -1,0 +1,177 @@
+"""Analyst views and summaries on a small hand-built data set; same columns and numbers on both dialects.
+
+Data (brand Acme unless noted; day is the UTC day):
+  m1 sample/vi  negative (older r0 result positive)  links delivery+late_delivery, support+slow_response
+  m2 sample/vi  positive  links delivery+late_delivery (an older taxonomy v0 linked it to awareness)
+  m3 sample/th  negative  links exit+price_increase with exit signal 'cancel' (22:00 UTC, 05:00 next day +07)
+  m4 appstore/en neutral  no links
+  m5 sample/vi  not scored  links delivery+late_delivery
+  m6 appstore/vi negative  day 2026-11-03, same text and author as m1  links delivery+late_delivery
+  m7 Beta sample/en positive  no links
+  m8 sample, same text as m2 (same source: not a cross-source duplicate), no language
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from journeypulse.errors import StorageError
+from journeypulse.record import Mention
+from storage import VIEW_COLUMNS, JourneyLinkRow, LanguageResult, SentimentResult, StageSummary, Store
+
+MakeMention = Callable[..., Mention]
+DAY1, DAY2 = date(2026, 11, 2), date(2026, 11, 3)
+LATE = "Giao hàng chậm quá, đợi 5 ngày rồi"
+
+
+def _score(mention_id: str, label: str, revision: str = "r1") -> SentimentResult:
+    probs = {"negative": (0.8, 0.1, 0.1), "neutral": (0.1, 0.8, 0.1), "positive": (0.1, 0.1, 0.8)}[label]
+    return SentimentResult(mention_id, "e5", revision, "torch", label, *probs, 0.8, False,
+                           datetime(2026, 11, 4, tzinfo=timezone.utc))
+
+
+def _link(stage: str, pain: str | None = None, exit_signal: str | None = None) -> JourneyLinkRow:
+    return JourneyLinkRow(stage, "app" if stage == "support" else None, pain, exit_signal, "keywords", 0.9, False)
+
+
+@pytest.fixture
+def data(store: Store, make_mention: MakeMention) -> dict[str, Mention]:
+    late_night = datetime(2026, 11, 3, 5, 0, tzinfo=timezone(timedelta(hours=7)))
+    m = {
+        "m1": make_mention("1", LATE, author="p_1"),
+        "m2": make_mention("2", "Acme giao nhanh, rất hài lòng", minutes=5),
+        "m3": make_mention("3", "จะยกเลิกแล้ว ขึ้นราคาอีกแล้ว").model_copy(update={"created_at": late_night}),
+        "m4": make_mention("4", "The app is fine I guess", source="appstore", channel="review", minutes=10),
+        "m5": make_mention("5", "Vẫn chưa nhận được hàng", minutes=15),
+        "m6": make_mention("6", LATE, source="appstore", channel="review", author="p_1", minutes=24 * 60 + 30),
+        "m7": make_mention("7", "Beta is great", brand="Beta", minutes=20),
+        "m8": make_mention("8", "Acme giao nhanh, rất hài lòng", minutes=25),
+    }
+    store.store_batch("sample", "q", list(m.values()), [], None)
+    lang = {"m1": "vi", "m2": "vi", "m3": "th", "m4": "en", "m5": "vi", "m6": "vi", "m7": "en"}
+    store.save_languages([LanguageResult(m[k].id, v, 0.95, "py3langid") for k, v in lang.items()])
+    store.save_sentiments([_score(m["m1"].id, "positive", revision="r0")])
+    labels = {"m1": "negative", "m2": "positive", "m3": "negative", "m4": "neutral", "m6": "negative", "m7": "positive"}
+    store.save_sentiments([_score(m[k].id, v) for k, v in labels.items()])
+    store.save_journey_links("v0", {m["m2"].id: [_link("awareness")]})
+    store.save_journey_links("v1", {
+        m["m1"].id: [_link("delivery", "late_delivery"), _link("support", "slow_response")],
+        m["m2"].id: [_link("delivery", "late_delivery")],
+        m["m3"].id: [_link("exit", "price_increase", "cancel")],
+        m["m4"].id: [],
+        m["m5"].id: [_link("delivery", "late_delivery")],
+        m["m6"].id: [_link("delivery", "late_delivery")],
+    })
+    return m
+
+
+def _rows(store: Store, view: str, **filters: object) -> list[dict[str, object]]:
+    columns, rows = store.query_view(view, filters=filters, limit=None)
+    return [dict(zip(columns, row)) for row in rows]
+
+
+def test_each_view_has_the_documented_columns_in_order(store: Store) -> None:
+    for view, columns in VIEW_COLUMNS.items():
+        assert store.view_columns(view) == list(columns), view
+        assert store.query_view(view, filters={}, limit=1) == (list(columns), []), view
+
+
+def test_daily_sentiment_counts_current_results_per_day_stage_and_language(store: Store, data: dict[str, Mention]) -> None:
+    got = [(r["day"], r["brand"], r["source"], r["channel"], r["language"], r["stage"], r["mentions"], r["positive"],
+            r["neutral"], r["negative"], r["positive_share"], r["neutral_share"], r["negative_share"],
+            r["net_sentiment"]) for r in _rows(store, "v_daily_sentiment")]
+    assert got == [
+        (DAY1, "Acme", "appstore", "review", "en", "unlinked", 1, 0, 1, 0, 0.0, 1.0, 0.0, 0.0),
+        (DAY1, "Acme", "sample", "social", "th", "exit", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0),
+        (DAY1, "Acme", "sample", "social", "vi", "delivery", 2, 1, 0, 1, 0.5, 0.0, 0.5, 0.0),
+        (DAY1, "Acme", "sample", "social", "vi", "support", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0),
+        (DAY1, "Beta", "sample", "social", "en", "unlinked", 1, 1, 0, 0, 1.0, 0.0, 0.0, 1.0),
+        (DAY2, "Acme", "appstore", "review", "vi", "delivery", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0),
+    ]
+
+
+def test_stage_pain_points_count_mentions_scored_negatives_and_distinct_authors(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    got = {(r["stage"], r["pain_point"]): r for r in _rows(store, "v_stage_pain_points", brand="Acme")}
+    assert set(got) == {("delivery", "late_delivery"), ("support", "slow_response"), ("exit", "price_increase")}
+    late = got["delivery", "late_delivery"]
+    assert (late["mentions"], late["scored"], late["authors"]) == (4, 3, 3)
+    assert late["negative_share"] == pytest.approx(2 / 3)
+    assert (late["first_seen"], late["last_seen"]) == (data["m1"].created_at, data["m6"].created_at)
+    assert (got["exit", "price_increase"]["mentions"], got["exit", "price_increase"]["negative_share"]) == (1, 1.0)
+
+
+def test_exit_signals_list_current_links_with_a_signal(store: Store, data: dict[str, Mention]) -> None:
+    (row,) = _rows(store, "v_exit_signals")
+    assert (row["mention_id"], row["stage"], row["exit_signal"], row["label"], row["day"], row["language"]) == (
+        data["m3"].id, "exit", "cancel", "negative", DAY1, "th")
+    assert row["created_at"] == datetime(2026, 11, 2, 22, 0, tzinfo=timezone.utc)
+    assert row["text"] == data["m3"].text and row["link_needs_review"] is False
+
+
+def test_content_duplicates_list_text_shared_across_sources_only(store: Store, data: dict[str, Mention]) -> None:
+    rows = _rows(store, "v_content_duplicates")
+    assert [(r["mention_id"], r["source"], r["mentions"], r["sources"], r["day"]) for r in rows] == [
+        (data["m1"].id, "sample", 2, 2, DAY1), (data["m6"].id, "appstore", 2, 2, DAY2)]
+
+
+def test_mention_sentiment_shows_every_mention_with_its_current_result(store: Store, data: dict[str, Mention]) -> None:
+    rows = {r["mention_id"]: r for r in _rows(store, "v_mention_sentiment")}
+    assert len(rows) == 8
+    m1 = rows[data["m1"].id]
+    assert (m1["label"], m1["revision"], m1["language"], m1["day"]) == ("negative", "r1", "vi", DAY1)
+    assert m1["p_negative"] == pytest.approx(0.8) and m1["needs_review"] is False
+    assert rows[data["m5"].id]["label"] is None and rows[data["m8"].id]["language"] is None
+
+
+def test_query_view_filters_by_brand_source_language_stage_and_inclusive_day_range(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    assert [r["stage"] for r in _rows(store, "v_daily_sentiment", brand="Acme", language="vi")] == [
+        "delivery", "support", "delivery"]
+    assert [r["day"] for r in _rows(store, "v_daily_sentiment", source="appstore", since="2026-11-03",
+                                    until=DAY2)] == [DAY2]
+    assert [r["stage"] for r in _rows(store, "v_daily_sentiment", stage="exit")] == ["exit"]
+    assert len(store.query_view("v_mention_sentiment", filters={}, limit=3)[1]) == 3
+
+
+def test_stage_summary_reports_shares_net_sentiment_and_top_pain_points(store: Store, data: dict[str, Mention]) -> None:
+    assert store.stage_summary() == [
+        StageSummary("delivery", 3, 1, 0, 2, 1 / 3, 0.0, 2 / 3, -1 / 3, (("late_delivery", 3),)),
+        StageSummary("unlinked", 2, 1, 1, 0, 0.5, 0.5, 0.0, 0.5, ()),
+        StageSummary("exit", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0, (("price_increase", 1),)),
+        StageSummary("support", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0, (("slow_response", 1),)),
+    ]
+    day2 = datetime(2026, 11, 3, tzinfo=timezone.utc)
+    assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Acme", since=day2)] == [("delivery", 1)]
+    assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Beta", until=day2)] == [("unlinked", 1)]
+
+
+def test_counts_report_each_stage_of_processing(store: Store, data: dict[str, Mention]) -> None:
+    assert store.counts() == {"mentions": 8, "quarantined": 0, "with_language": 7, "with_sentiment": 6, "linked": 6}
+
+
+REJECTED: list[tuple[str, dict[str, object], str]] = [
+    ("mention; DROP TABLE mention", {}, "is not queryable"),
+    ("mention", {}, "is not queryable"),
+    ("v_daily_sentiment", {"brand = 'x' OR 1=1 --": "x"}, "is not available on view"),
+    ("v_daily_sentiment", {"text": "x"}, "is not available on view"),
+    ("v_stage_pain_points", {"since": "2026-11-01"}, "use one of: brand, stage"),
+    ("v_daily_sentiment", {"since": "yesterday"}, "is not a day"),
+    ("v_daily_sentiment", {"brand": 3}, "must be a string"),
+]
+
+
+def test_query_view_rejects_view_and_filter_names_outside_the_whitelist(store: Store) -> None:
+    for view, filters, message in REJECTED:
+        with pytest.raises(StorageError, match=message):
+            store.query_view(view, filters=filters, limit=None)
+    with pytest.raises(StorageError, match="is not queryable"):
+        store.view_columns("sqlite_master")
+    with pytest.raises(StorageError, match="limit must be a positive number"):
+        store.query_view("v_daily_sentiment", filters={}, limit=0)
+    assert store.counts()["mentions"] == 0
