@@ -47,6 +47,10 @@ class MastodonParams(BaseModel):
     backfill_days: int = Field(default=7, ge=0, le=365)
     max_search_results: int = Field(default=200, ge=1, le=2000)
     timeout_s: float = Field(default=30.0, gt=0)
+    mastodon_version: str = Field(
+        default="4.0.0", pattern=r"^\d+\.\d+\.\d+$",
+        description="server version Mastodon.py assumes, so it never probes /api/v1/instance",
+    )
 
     @field_validator("instances")
     @classmethod
@@ -211,7 +215,8 @@ class MastodonListener:
         if instance not in self._clients:
             self._clients[instance] = Mastodon(
                 api_base_url=instance, access_token=self._token(instance), ratelimit_method="throw",
-                request_timeout=self.params.timeout_s, version_check_mode="none",
+                request_timeout=self.params.timeout_s, version_check_mode="created",
+                mastodon_version=self.params.mastodon_version,
             )
         return self._clients[instance]
 

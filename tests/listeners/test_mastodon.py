@@ -190,3 +190,50 @@ def test_token_is_sent_but_never_logged_nor_stored(monkeypatch: pytest.MonkeyPat
     assert responses.calls[-1].request.headers["Authorization"] == f"Bearer {SECRET}"
     assert caplog.records and SECRET not in caplog.text
     assert all(SECRET not in m.model_dump_json() for m in mentions(items)) and SECRET not in (cursor or "")
+
+
+class FakeStatusSearch:
+    """v2 search for statuses: ids above min_id, newest first, paged by offset."""
+
+    def __init__(self, count: int) -> None:
+        self.ids = [BASE + i for i in range(1, count + 1)]
+        self.calls: list[dict[str, str]] = []
+
+    def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
+        self.calls.append(params)
+        matching = sorted((i for i in self.ids if i > int(params.get("min_id", 0))), reverse=True)
+        offset, limit = int(params.get("offset", 0)), int(params["limit"])
+        page = [_status(i) for i in matching[offset : offset + limit]]
+        return 200, {"Content-Type": "application/json"}, json.dumps({"accounts": [], "hashtags": [], "statuses": page})
+
+
+@responses.activate
+def test_search_reads_the_whole_window_then_yields_oldest_first_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MASTODON_TOKEN", SECRET)
+    api = FakeStatusSearch(12)
+    responses.add_callback(responses.GET, re.compile(r"https://mastodon\.social/api/v2/search.*"), callback=api)
+    listener = make_listener(limit=7, params={"hashtags": False, "search": True},
+                             secrets={"access_token": "MASTODON_TOKEN"})
+    query = "mastodon.social|nimbus:search:nimbus"
+    assert query in listener.queries() and "with access token" in listener.check()
+    first, cursor = drain(listener.fetch(query, None))
+    assert numbers(first) == [1, 2, 3, 4, 5, 6, 7] and api.calls[0]["type"] == "statuses"
+    rest, _ = run_until_exhausted(listener.fetch, query, cursor)
+    assert numbers(rest) == [8, 9, 10, 11, 12]
+
+
+@responses.activate
+def test_a_search_window_beyond_max_search_results_is_recorded(monkeypatch: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("MASTODON_TOKEN", SECRET)
+    responses.add_callback(responses.GET, re.compile(r"https://mastodon\.social/api/v2/search.*"),
+                           callback=FakeStatusSearch(12))
+    listener = make_listener(params={"hashtags": False, "search": True, "max_search_results": 10},
+                             secrets={"access_token": "MASTODON_TOKEN"})
+    query = "mastodon.social|nimbus:search:nimbus"
+    items, _ = drain(listener.fetch(query, None))
+    assert numbers(items) == list(range(3, 13))
+    assert "max_search_results" in listener.stop_reasons[query] and "older results skipped" in caplog.text
