@@ -27,10 +27,11 @@ K_ANONYMITY = 5
 
 STAGE_LABELS = {
     "awareness": "Awareness", "consideration": "Consideration", "purchase": "Purchase",
-    "delivery_onboarding": "Delivery / onboarding", "usage": "Usage", "support": "Support",
-    "loyalty_advocacy": "Loyalty / advocacy", "exit": "Exit",
+    "delivery": "Delivery / onboarding", "usage": "Usage", "support": "Support",
+    "loyalty": "Loyalty / advocacy", "exit": "Exit",
 }
-"""Display labels of the canonical stages, left to right; a StageCell may carry its own label."""
+"""Display labels of the stages of the bundled taxonomy (journeys/taxonomy.yaml), left to right;
+a StageCell may carry its own label (e.g. from an edited taxonomy)."""
 
 _MAX_LISTED = 5
 

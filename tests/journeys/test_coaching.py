@@ -23,7 +23,7 @@ from journeys.coaching import (
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
-def cand(mid, text, *, conf=0.9, source="x", lang="en", stage="delivery_onboarding", pain="late delivery",
+def cand(mid, text, *, conf=0.9, source="x", lang="en", stage="delivery", pain="late delivery",
          sentiment="negative", author=None, channel="social"):
     return CoachingCandidate(mid, text, lang, stage, pain, channel, sentiment, conf, source, content_hash(text),
                              author or f"a_{mid}")
@@ -38,7 +38,7 @@ def test_filters_keep_only_matching_stage_sentiment_language_pain_point_and_conf
         cand("5", "The box arrived crushed and wet", pain="damaged parcel"),
     ]
     chosen = select_examples(pool, filters=CoachingFilter(
-        stages=frozenset({"delivery_onboarding"}), sentiments=frozenset({"negative"}), languages=frozenset({"en"}),
+        stages=frozenset({"delivery"}), sentiments=frozenset({"negative"}), languages=frozenset({"en"}),
         pain_points=frozenset({"late delivery"}), min_confidence=0.5))
     assert [e.mention_id for e in chosen] == ["1"]
 
@@ -132,10 +132,10 @@ def test_training_pack_holds_approved_and_relabelled_examples_per_stage_and_pain
         _decision("4", ReviewAction.RELABEL, label="negative"),
     ]
     report = export_training_pack(examples, decisions, tmp_path / "pack")
-    assert sorted(f.name for f in report.files) == ["delivery_onboarding__damaged-parcel.jsonl",
-                                                     "delivery_onboarding__late-delivery.jsonl"]
+    assert sorted(f.name for f in report.files) == ["delivery__damaged-parcel.jsonl",
+                                                     "delivery__late-delivery.jsonl"]
     assert (report.examples, report.rejected, report.undecided, report.relabelled) == (3, 1, 1, 1)
-    late = [json.loads(line) for line in (tmp_path / "pack" / "delivery_onboarding__late-delivery.jsonl")
+    late = [json.loads(line) for line in (tmp_path / "pack" / "delivery__late-delivery.jsonl")
             .read_text(encoding="utf-8").splitlines()]
     assert [(r["mention_id"], r["label"], r["model_label"]) for r in late] == [("1", "negative", "negative"),
                                                                                ("4", "negative", "neutral")]
