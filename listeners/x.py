@@ -309,7 +309,7 @@ class XListener:
             return run.budget
         share = self.params.monthly_cap // max(len(self._groups), 1)
         left = share - run.state.read
-        if left <= 0:
+        if left <= 0 and "monthly cap" not in self.stop_reasons.get(run.group.key, ""):
             reason = f"monthly cap share {share} for {run.state.month} reached ({run.state.read} read)"
             self.stop_reasons[run.group.key] = reason
             logger.warning("x source %s query %s: %s; stopping until next month", self.source.name, run.group.key, reason)
