@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 __all__ = ["KINDS", "Redacted", "redact"]
@@ -101,7 +102,11 @@ def _bare_orders(text: str) -> Iterator[_Span]:
 
 
 # ------------------------------------------------------------------------------ cards and phones
-_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# Card numbers are written unbroken, in groups of four, or 4-6-5 (Amex); never after a "+".
+_CARD = re.compile(
+    r"(?<![0-9+])(?:[0-9]{13,19}|[0-9]{4}([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}|[0-9]{4}([ -])[0-9]{6}\2[0-9]{5})"
+    r"(?![0-9])"
+)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -117,7 +122,7 @@ def _luhn_ok(digits: str) -> bool:
 def _cards(text: str) -> Iterator[_Span]:
     for match in _CARD.finditer(text):
         digits = re.sub(r"[^0-9]", "", match.group())
-        if len(set(digits)) > 1 and _luhn_ok(digits):
+        if 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_ok(digits):
             yield match.start(), match.end(), "CARD", "[CARD]"
 
 
@@ -141,9 +146,12 @@ _CURRENCY_AFTER = re.compile(r"\s?(?:đ|₫|vnd|k\b|tr\b|triệu|\$|฿|บา�
 _CURRENCY_BEFORE = re.compile(r"(?:\$|฿|€|£|rp\.?|r\$|us\$|mx\$|vnd|usd)\s?$", re.IGNORECASE)
 
 
-def _phone_detector(language: str | None) -> _Detector:
+@lru_cache(maxsize=64)
+def _phone_detector(language: str | None, *, international_only: bool = False) -> _Detector:
     locales = _LOCALES_BY_LANGUAGE.get(language or "", tuple(_LOCAL_PHONES))
-    alternatives = [_INTERNATIONAL, *(_LOCAL_PHONES[name] for name in dict.fromkeys((*locales, *_ALWAYS)))]
+    alternatives = [_INTERNATIONAL]
+    if not international_only:
+        alternatives += [_LOCAL_PHONES[name] for name in dict.fromkeys((*locales, *_ALWAYS))]
     pattern = re.compile(rf"(?<![0-9A-Za-z+])(?:{'|'.join(alternatives)})(?![0-9A-Za-z])")
 
     def phones(text: str) -> Iterator[_Span]:
@@ -213,14 +221,20 @@ def _names(text: str) -> Iterator[_Span]:
 
 
 # ------------------------------------------------------------------------------ the entry point
-def _detectors(language: str | None, keep: frozenset[str]) -> list[_Detector]:
-    def names(text: str) -> Iterator[_Span]:
-        for span in _names(text):
-            if text[span[0] : span[1]].casefold() not in keep:
+def _keeping(detector: _Detector, keep: frozenset[str]) -> _Detector:
+    def kept(text: str) -> Iterator[_Span]:
+        for span in detector(text):
+            if text[span[0] : span[1]].lstrip("@").casefold() not in keep:
                 yield span
 
-    # Earlier detectors win overlaps: a handle's domain is not an email, an order number is not a phone.
-    return [_urls, _handles, _emails, _keyword_ids, _cards, _phone_detector(language), _bare_orders, names]
+    return kept
+
+
+def _detectors(language: str | None, keep: frozenset[str]) -> list[_Detector]:
+    # Earlier detectors win overlaps: a handle's domain is not an email, an order number is not a phone,
+    # and a "+cc" phone number is never a card.
+    return [_urls, _keeping(_handles, keep), _emails, _keyword_ids, _phone_detector(language, international_only=True),
+            _cards, _phone_detector(language), _bare_orders, _keeping(_names, keep)]
 
 
 def redact(text: str, *, language: str | None = None, keep: Iterable[str] = ()) -> Redacted:
@@ -228,11 +242,12 @@ def redact(text: str, *, language: str | None = None, keep: Iterable[str] = ()) 
 
     ``language`` (ISO 639-1, e.g. ``"vi"``) narrows local phone formats to that language's
     countries plus US/UK and trunk-0 numbers; ``None`` or a language without local formats
-    tries every format. ``keep`` lists words never redacted as names (brand and product names).
+    tries every format. ``keep`` lists brand terms never redacted as names or handles (e.g. the
+    brand's ``terms()``, which include its support handle such as ``@SoramiCare``).
     International ``+cc`` numbers, emails, links, handles, cards and order numbers are always redacted.
     """
     shadow = text.translate(_DIGITS)
-    keep_folded = frozenset(k.casefold() for k in keep)
+    keep_folded = frozenset(k.lstrip("@").casefold() for k in keep)
     taken: list[_Span] = []
     for detector in _detectors(language, keep_folded):
         for span in detector(shadow):

@@ -60,6 +60,15 @@ def test_luhn_valid_card_numbers_are_cards_and_luhn_invalid_ones_are_not():
     assert "[CARD]" not in redact("serial 4111 1111 1111 1112").text
 
 
+def test_an_international_number_that_happens_to_pass_luhn_is_a_phone_not_a_card():
+    assert redact("No HP +62 857-1234-5678.", language="id").text == "No HP [PHONE]."
+
+
+def test_the_brand_support_handle_passed_as_keep_stays_and_customer_handles_go():
+    text = "@SoramiCare I DM'd @lan_nguyen's order number SRM-77012456"
+    assert redact(text, keep=["Sorami", "@SoramiCare"]).text == "@SoramiCare I DM'd [HANDLE]'s order number [ORDER]"
+
+
 def test_emails_and_handles_are_redacted_including_fediverse_handles():
     result = redact("mail lan.nguyen+cx@gmail.com or ping @lan_nguyen or @lan@mastodon.social")
     assert result.text == "mail [EMAIL] or ping [HANDLE] or [HANDLE]"
