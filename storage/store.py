@@ -94,6 +94,13 @@ class Store:
             raise
         return cls(engine)
 
+    def check_schema(self) -> None:
+        """Raise StorageError unless the database is at the newest revision and matches the models."""
+        try:
+            migrations.check_no_drift(self._engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"checking the schema failed on {self.dialect}: {getattr(exc, 'orig', exc)}") from exc
+
     def close(self) -> None:
         self._engine.dispose()
 
