@@ -319,7 +319,8 @@ class XListener:
         floor, top, high = run.state.since_id, run.state.gap_top, run.state.high
         token: str | None = None
         while run.budget > 0 and self._cap_left(run) > 0:
-            payload = self._search(run, since_id=floor, until_id=top, token=token, want=run.budget)
+            want = min(run.budget, self._cap_left(run))
+            payload = self._search(run, since_id=floor, until_id=top, token=token, want=want)
             token = _next_token(payload)
             page = self._parse(run, payload)
             window_ends = token is None and len(page) <= run.budget
@@ -341,9 +342,8 @@ class XListener:
         complete, failure = False, None
         while len(buffered) < run.budget and self._cap_left(run) > 0:
             try:
-                payload = self._search(
-                    run, since_id=run.state.since_id, until_id=None, token=token, want=run.budget - len(buffered)
-                )
+                want = min(run.budget - len(buffered), self._cap_left(run))
+                payload = self._search(run, since_id=run.state.since_id, until_id=None, token=token, want=want)
             except ListenerError as exc:
                 failure = exc
                 break
