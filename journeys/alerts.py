@@ -11,7 +11,7 @@ import logging
 import os
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from urllib.parse import urlsplit
@@ -167,16 +167,25 @@ def _new_pain_points(brand: str, stage: str, days: dict[date, DailyStageStats], 
     return alerts
 
 
-def evaluate_alerts(series: Iterable[DailyStageStats], *, day: date, rules: AlertRules | None = None) -> AlertReport:
+def evaluate_alerts(
+    series: Iterable[DailyStageStats],
+    *,
+    day: date,
+    rules: AlertRules | None = None,
+    overrides: Mapping[tuple[str, str | None], AlertRules] | None = None,
+) -> AlertReport:
     """Judge ``day`` for every (brand, stage) in ``series`` against the days before it.
 
-    Days absent from the series count as days without mentions. Raises ValueError when a
-    (brand, stage, day) appears twice.
+    ``overrides`` sets rules per ``(brand, stage)`` or per ``(brand, None)`` for all of a brand's
+    stages; the most specific one applies, else ``rules``. Days absent from the series count as
+    days without mentions. Raises ValueError when a (brand, stage, day) appears twice.
     """
-    rules = rules or AlertRules()
+    default = rules or AlertRules()
+    overrides = overrides or {}
     alerts: list[Alert] = []
     skipped: list[SkippedSeries] = []
     for (brand, stage), days in sorted(_index(series).items()):
+        rules = overrides.get((brand, stage)) or overrides.get((brand, None)) or default
         spike = _negative_spike(brand, stage, days, day, rules)
         if isinstance(spike, Alert):
             alerts.append(spike)

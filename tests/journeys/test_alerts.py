@@ -87,6 +87,14 @@ def test_series_of_different_brands_and_stages_are_judged_separately():
     assert [(a.brand, a.stage) for a in report.alerts] == [("Sorami", "support")]
 
 
+def test_per_brand_and_per_stage_overrides_pick_the_most_specific_rules():
+    series = _history([1, 1, 0, 1, 1, 0, 1, 9], total=10) + _history([1, 1, 0, 1, 1, 0, 1, 9], total=10, stage="exit")
+    overrides = {("Sorami", None): AlertRules(min_volume=10), ("Sorami", "exit"): AlertRules(min_volume=50)}
+    report = evaluate_alerts(series, day=DAY, overrides=overrides)
+    assert [(a.stage, a.rule) for a in report.alerts] == [("delivery", "negative_share_spike")]
+    assert any(s.stage == "exit" and "min_volume 50" in s.reason for s in report.skipped)
+
+
 def test_the_same_day_twice_in_one_series_is_an_error_not_a_merge():
     rows = [*_history([10, 10]), DailyStageStats("Sorami", "delivery", DAY, 5, 1)]
     with pytest.raises(ValueError, match="appear twice"):
