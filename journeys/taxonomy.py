@@ -32,7 +32,7 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 def fold(text: str) -> str:
     """The form every pattern and text is compared in: NFKC, invisibles removed, casefolded,
-    typographic apostrophes made plain ("won’t" -> "won't")."""
+    typographic apostrophes (U+2019 and kin) made plain."""
     return normalise_text(text).translate(_APOSTROPHES)
 
 
@@ -233,8 +233,8 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     Raises ConfigError naming the file and the entry at fault.
     """
     path = Path(path) if path is not None else BUNDLED_TAXONOMY
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader
+    try:  # _UniqueKeyLoader is a SafeLoader: no arbitrary objects
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError as exc:
         raise ConfigError(f"taxonomy file {path} does not exist (set journeys.taxonomy or remove it)") from exc
     except yaml.YAMLError as exc:

@@ -250,6 +250,7 @@ def test_bundled_sample_links_every_stage_and_most_mentions(linker: RuleLinker) 
         stage_counts.update(stages)
 
     share = linked / len(rows)
-    print(f"\nsample linking: {linked}/{len(rows)} mentions ({share:.1%}) get >= 1 stage; per stage {dict(stage_counts)}")
+    print(f"\nsample linking: {linked}/{len(rows)} mentions ({share:.1%}) get >= 1 stage; "
+          f"per stage {dict(stage_counts)}")
     assert share > 0.85
     assert all(stage_counts[stage] >= 20 for stage in linker.taxonomy.stage_names), stage_counts

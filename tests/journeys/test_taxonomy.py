@@ -91,7 +91,7 @@ def test_vietnamese_patterns_match_with_and_without_diacritics() -> None:
 
 def test_folding_ignores_zero_width_characters_and_typographic_apostrophes() -> None:
     pattern = compile_pattern("won't upgrade", "en", "t")
-    text = fold("I WON’T up\u200bgrade")
+    text = fold("I WON\u2019T up\u200bgrade")
 
     assert pattern.search(text, strip_marks(text))
 
