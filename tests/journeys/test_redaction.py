@@ -113,6 +113,12 @@ def test_brand_names_passed_as_keep_are_not_taken_for_greeted_names():
         "Rp 150.000 ongkir, Galaxy S24 Ultra, 3 pcs",
         "pedido de 3 unidades, total 45,00 € el 01.12.2024 10 h",
         "order 2 items, ordered 3 times",
+        "Flash sale 11.11 giảm 50% chỉ còn 199k, mã giảm giá SORAMI50",
+        "Hotline 1900 1234 của Sorami, ราคา ๑,๒๙๐ บาท",
+        "Galaxy S24 Ultra 12GB/256GB model SM-S928B, version 3.14.2 build 20241125",
+        "voucher code 1234-5678-9012 expired, ISBN 978-3-16-148410-0",
+        "Black Friday 29/11 — R$ 1.999,00 à vista ou 12x de R$ 166,58",
+        "tracking number hasn't moved since 2024-11-20 08:15, called between 10:00-11:30",
     ],
 )
 def test_prices_dates_products_and_hashtags_are_left_untouched(text):
