@@ -8,7 +8,7 @@ drops the annotations that described the old text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -69,19 +69,11 @@ def _content(mention: Mention) -> dict[str, object]:
 
 def has_nul(mention: Mention) -> bool:
     """True when any string in the mention holds U+0000, which PostgreSQL text cannot store."""
-
-    def strings(value: object) -> Iterable[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from strings(item)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                yield str(key)
-                yield from strings(item)
-
-    return any("\x00" in s for s in strings(mention.model_dump()))
+    strings = [mention.source, mention.source_kind, mention.native_id, mention.url or "", mention.author or "",
+               mention.text, mention.channel or "", mention.brand or "", mention.language_hint or "",
+               *mention.matched_terms, *mention.metadata]
+    strings.extend(v for v in mention.metadata.values() if isinstance(v, str))
+    return any("\x00" in s for s in strings)
 
 
 def _existing(conn: sa.Connection, ids: Sequence[str]) -> dict[str, dict[str, object]]:
@@ -199,13 +191,15 @@ def store_batch(conn: sa.Connection, source: str, query: str, mentions: Sequence
     Mentions holding NUL characters are quarantined (PostgreSQL cannot store them; SQLite does the same
     so both backends keep identical data) and counted in ``quarantined``, not in the mention counts.
     """
-    storable = [m for m in mentions if not has_nul(m)]
-    diverted = [
-        QuarantinedRow(source=m.source, locator=f"native_id={m.native_id}",
-                       reason="mention holds NUL (U+0000) characters, which cannot be stored",
-                       payload=m.model_dump_json())
-        for m in mentions if has_nul(m)
-    ]
+    storable: list[Mention] = []
+    diverted: list[QuarantinedRow] = []
+    for mention in mentions:
+        if has_nul(mention):
+            diverted.append(QuarantinedRow(source=mention.source, locator=f"native_id={mention.native_id}",
+                                           reason="mention holds NUL (U+0000) characters, which cannot be stored",
+                                           payload=mention.model_dump_json()))
+        else:
+            storable.append(mention)
     inserted, updated, unchanged = upsert_mentions(conn, storable, now)
     new, repeats = insert_quarantine(conn, [*quarantined, *diverted], now)
     if cursor is not None:
