@@ -107,10 +107,9 @@ class RuleLinker:
         """Matching patterns with their weights; a phrase listed under several languages counts once."""
         base = STAGE_HIT_WEIGHT if entry.kind == "stage" else SIGNAL_HIT_WEIGHT
         best: dict[str, float] = {}
-        for pattern in entry.patterns:
-            if pattern.search(folded, bare):
-                weight = base * self._language_factor(pattern, language)
-                best[pattern.source] = max(weight, best.get(pattern.source, 0.0))
+        for pattern in entry.matching(folded, bare):
+            weight = base * self._language_factor(pattern, language)
+            best[pattern.source] = max(weight, best.get(pattern.source, 0.0))
         return list(best.items())
 
     @staticmethod

@@ -55,11 +55,14 @@ class Pattern:
     language: str
     folded: re.Pattern[str]
     bare: re.Pattern[str] | None  # matched against the diacritics-stripped text; None if same
+    needle: str = ""  # literal patterns: the phrase itself, a cheap substring test before the regex
+    bare_needle: str = ""
 
     def search(self, folded_text: str, bare_text: str) -> bool:
-        if self.folded.search(folded_text):
+        """True when the pattern is in the folded text, or its bare form in the diacritics-stripped text."""
+        if self.needle in folded_text and self.folded.search(folded_text):
             return True
-        return self.bare is not None and self.bare.search(bare_text) is not None
+        return self.bare is not None and self.bare_needle in bare_text and self.bare.search(bare_text) is not None
 
 
 def _literal_regex(phrase: str) -> str:
@@ -97,7 +100,7 @@ def compile_pattern(raw: str, language: str, where: str) -> Pattern:
     folded = re.compile(_literal_regex(phrase))
     bare_phrase = strip_marks(phrase)
     bare = re.compile(_literal_regex(bare_phrase)) if bare_phrase != phrase else None
-    return Pattern(raw, language, folded, bare)
+    return Pattern(raw, language, folded, bare, phrase.rstrip("*").strip(), bare_phrase.rstrip("*").strip())
 
 
 class _Strict(BaseModel):
@@ -155,6 +158,10 @@ class Entry:
     label: str
     stages: tuple[str, ...]  # for a stage: itself
     patterns: tuple[Pattern, ...]
+
+    def matching(self, folded: str, bare: str) -> list[Pattern]:
+        """The patterns that match a text given in its folded and diacritics-stripped forms."""
+        return [p for p in self.patterns if p.search(folded, bare)]
 
 
 @dataclass(frozen=True)
