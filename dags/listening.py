@@ -41,9 +41,9 @@ def listening() -> None:
     def pull(pull_task: dict[str, str]) -> Report:
         return run_pull(pull_task)
 
-    @task(outlets=[MENTIONS], trigger_rule="all_done_min_one_success")
+    @task(outlets=[MENTIONS], trigger_rule="none_failed_min_one_success")
     def announce() -> None:
-        """Marks the mentions Asset updated once at least one pull succeeded."""
+        """Marks the mentions Asset updated when every pull finished and none failed."""
 
     pulls = [
         pull.override(task_id=f"pull_{kind}", pool=f"journeypulse_{kind}").expand(

@@ -1,7 +1,10 @@
 """Airflow test set-up: a throwaway AIRFLOW_HOME and metadata DB, set before airflow is imported.
 
-The whole package is skipped with the reason when apache-airflow is not installed (it is the
+The whole folder is skipped with the reason when apache-airflow is not installed (it is the
 optional ``airflow`` extra). Never points at a real AIRFLOW_HOME: the metadata DB here is reset.
+Fixtures: ``dagbag`` (the repo's dags/ parsed like the dag processor does), ``airflow_db`` (a
+fresh metadata DB), ``tiny_model`` and ``pipeline_config`` (a config on the bundled sample with a
+tmp data dir, exported as $JOURNEYPULSE_CONFIG).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -28,26 +32,62 @@ os.environ.update(
     }
 )
 
-airflow = pytest.importorskip("airflow", reason="apache-airflow is not installed (pip install -e '.[airflow]')")
+pytest.importorskip("airflow", reason="apache-airflow is not installed (pip install -e '.[airflow]')")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+        if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.airflow)
+            # Airflow itself warns while reading dags/.airflowignore with the default glob syntax.
+            item.add_marker(pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning"))
 
 
-@pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
-    """A freshly migrated Airflow metadata DB for the session."""
-    from airflow.utils.db import resetdb
-
-    resetdb(skip_init=False)
-    yield _HOME
-
-
-def load_dagbag() -> object:
-    """Parse the repo's dags/ folder the way the dag processor does (bundle path on sys.path)."""
+def parse_dags() -> object:
+    """The repo's dags/ parsed the way the dag processor does (the bundle folder goes on sys.path)."""
     from airflow.dag_processing.dagbag import BundleDagBag
 
     return BundleDagBag(dag_folder=str(DAGS), bundle_path=DAGS, bundle_name="dags-folder")
+
+
+@pytest.fixture(scope="session")
+def dags_dir() -> Path:
+    return DAGS
+
+
+@pytest.fixture(scope="session")
+def dagbag() -> object:
+    return parse_dags()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A freshly migrated Airflow metadata DB for the session (about 1-5 s on SQLite)."""
+    from airflow.utils.db import resetdb
+
+    resetdb(skip_init=False)
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers.tiny_models import build_tiny_classifier
+
+    return build_tiny_classifier(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def pipeline_config(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """examples/config.example.yaml with a tmp data dir, the bundled sample and the tiny model."""
+    config = yaml.safe_load((REPO / "examples" / "config.example.yaml").read_text(encoding="utf-8"))
+    config["data_dir"] = str(tmp_path / "data")
+    (sample,) = [s for s in config["sources"] if s["name"] == "sample"]
+    sample["params"]["path"] = str(REPO / "examples" / "sample_mentions.jsonl")
+    config["model"]["name"] = str(tiny_model)
+    path = tmp_path / "journeypulse.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("JOURNEYPULSE_CONFIG", str(path))
+    monkeypatch.setenv("JOURNEYPULSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("JOURNEYPULSE_PSEUDONYM_KEY", "test-key-0123456789abcdef")
+    yield path

@@ -1,0 +1,163 @@
+"""Each DAG runs end to end in-process (``dag.test()``) on the bundled sample with a tiny model.
+
+Re-running must not duplicate or drop data: a second listening run adds nothing, and a failure in
+the middle of classification followed by Airflow's retry leaves no duplicates and no gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from conftest import parse_dags
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def _counts() -> dict[str, int]:
+    from pipeline.steps import load_run_settings, open_store
+
+    store = open_store(load_run_settings())
+    try:
+        return store.counts()
+    finally:
+        store.close()
+
+
+def _states(run: object) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}  # type: ignore[attr-defined]
+
+
+def _reports(run: object, task_id: str) -> list[dict[str, object]]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key="return_value")
+        return [XComModel.deserialize_value(row) for row in session.scalars(query)]
+
+
+def _succeeded(run: object) -> None:
+    failed = {key: state for key, state in _states(run).items() if state not in {"success", "skipped"}}
+    assert str(run.state) == "success" and not failed, failed  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def listened(dagbag: object, pipeline_config: Path) -> Iterator[dict[str, int]]:
+    run = dagbag.dags["listening"].test()  # type: ignore[attr-defined]
+    _succeeded(run)
+    yield _counts()
+
+
+def test_listening_stores_the_sample_once_and_a_second_run_adds_nothing(dagbag: object, pipeline_config: Path) -> None:
+    first = dagbag.dags["listening"].test()  # type: ignore[attr-defined]
+    _succeeded(first)
+    (report,) = _reports(first, "pull_file")
+    after_first = _counts()
+    assert report["read"] == report["stored"] + report["duplicates"] + report["quarantined"]
+    assert after_first["mentions"] == report["stored"] > 0
+    assert _states(first)[("announce", -1)] == "success"
+    assert _states(first)[("pull_x", -1)] == "skipped"  # no X source enabled: zero mapped pulls
+
+    second = dagbag.dags["listening"].test()  # type: ignore[attr-defined]
+    _succeeded(second)
+    (again,) = _reports(second, "pull_file")
+    assert again["stored"] == 0 and again["quarantined"] == 0
+    assert _counts() == after_first
+
+
+def test_enrichment_gives_every_mention_a_language_a_sentiment_and_journey_links(
+    dagbag: object, listened: dict[str, int]
+) -> None:
+    run = dagbag.dags["enrichment"].test()  # type: ignore[attr-defined]
+    _succeeded(run)
+    counts = _counts()
+    mentions = listened["mentions"]
+    assert counts["with_language"] == counts["with_sentiment"] == counts["linked"] == mentions
+    assert [r["processed"] for r in _reports(run, "classify")] == [mentions]
+
+
+def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no_gaps(
+    listened: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentiment
+
+    mentions = listened["mentions"]
+    assert mentions > 256, "the sample must span two classify batches for this test to mean anything"
+    real_load = sentiment.load_sentiment_model
+    scored: list[int] = []
+    loads: list[int] = []
+
+    def load_then_fail_on_second_batch(*args: object, **kwargs: object) -> object:
+        model = real_load(*args, **kwargs)
+        loads.append(1)
+        real_score = model.score
+
+        def score(texts: list[str]) -> list[object]:
+            if len(loads) == 1 and len(scored) == 1:
+                raise RuntimeError("injected failure after the first batch was saved")
+            scored.append(len(texts))
+            return real_score(texts)
+
+        monkeypatch.setattr(model, "score", score)
+        return model
+
+    monkeypatch.setattr(sentiment, "load_sentiment_model", load_then_fail_on_second_batch)
+    dag = parse_dags().dags["enrichment"]  # type: ignore[attr-defined]
+    classify = dag.get_task("classify")
+    classify.retries, classify.retry_delay, classify.retry_exponential_backoff = 1, timedelta(0), 0
+
+    run = dag.test()
+    _succeeded(run)
+    (classify_ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "classify"]
+    assert classify_ti.try_number == 2  # the first try failed, Airflow retried it
+    assert len(loads) == 2 and sum(scored) == mentions  # the retry scored only what was missing
+    counts = _counts()
+    assert counts["with_sentiment"] == counts["linked"] == mentions  # one current result each, none missing
+
+
+def test_reprocess_reclassifies_with_another_model_and_relinks_without_touching_mentions(
+    dagbag: object, listened: dict[str, int], tmp_path: Path
+) -> None:
+    from helpers.tiny_models import build_tiny_classifier
+
+    _succeeded(dagbag.dags["enrichment"].test())  # type: ignore[attr-defined]
+    before = _counts()
+    other = build_tiny_classifier(tmp_path, name="other-classifier", seed=1)
+    dag = dagbag.dags["reprocess"]  # type: ignore[attr-defined]
+
+    sentiment_only = dag.test(run_conf={"what": "sentiment", "model": str(other), "brand": "Sorami"})
+    _succeeded(sentiment_only)
+    assert _states(sentiment_only) == {("reclassify", -1): "success", ("relink", -1): "skipped"}
+    assert _reports(sentiment_only, "reclassify")[0]["processed"] == before["mentions"]
+
+    links_only = dag.test(run_conf={"what": "links", "since": "2020-01-01T00:00:00+00:00"})
+    _succeeded(links_only)
+    assert _states(links_only) == {("reclassify", -1): "skipped", ("relink", -1): "success"}
+    assert _reports(links_only, "relink")[0]["processed"] == before["mentions"]
+    assert _counts() == before  # same mentions, still one current sentiment and one link run each
+
+
+def test_reprocess_rejects_a_window_without_timezone(dagbag: object, listened: dict[str, int]) -> None:
+    run = dagbag.dags["reprocess"].test(run_conf={"what": "links", "since": "2026-10-01"})  # type: ignore[attr-defined]
+    assert str(run.state) == "failed"
+    assert _states(run)[("relink", -1)] == "failed"
+
+
+def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
+    dagbag: object, listened: dict[str, int]
+) -> None:
+    from pipeline import steps
+
+    missing = [name for name in ("write_cx_map", "select_coaching_candidates") if not hasattr(steps, name)]
+    if missing:
+        pytest.skip(f"pipeline.steps does not provide {', '.join(missing)} yet")
+    _succeeded(dagbag.dags["enrichment"].test())  # type: ignore[attr-defined]
+    run = dagbag.dags["cx_daily"].test(logical_date=datetime(2026, 11, 1, tzinfo=UTC))  # type: ignore[attr-defined]
+    _succeeded(run)
+    for task_id in ("refresh_summaries", "write_cx_map", "select_coaching_candidates"):
+        (report,) = _reports(run, task_id)
+        assert report["step"] == task_id
