@@ -165,6 +165,12 @@ def test_vietnamese_without_diacritics_links_like_with_diacritics(linker: RuleLi
     assert ("delivery", "late_delivery") in {(lk.stage, lk.pain_point) for lk in bare}
 
 
+def test_vietnamese_old_and_new_tone_mark_placement_both_match(linker: RuleLinker) -> None:
+    for text in ("Tôi hủy đơn Sorami rồi", "Tôi huỷ đơn Sorami rồi"):  # ủy (new style) vs uỷ (old style)
+        links = linker.link(text, language="vi", channel="x")
+        assert ("exit", "cancellation") in {(lk.stage, lk.exit_signal) for lk in links}, text
+
+
 def test_code_mixed_thai_and_english_post_links_english_signals(linker: RuleLinker) -> None:
     links = linker.link("แอป Sorami crash อีกแล้ว 555 ต้อง force close ตลอด", language="th", channel="google_play")
 
