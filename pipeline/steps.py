@@ -350,7 +350,7 @@ def link_journeys(
     """Link every mention not yet linked under the current taxonomy version."""
     from journeys import load_linker
 
-    linker = load_linker(settings.journeys.taxonomy)
+    linker = load_linker(_taxonomy_path(settings))
     version = linker.revision
     if relink:
         store.reset_links(version, brand=brand)
@@ -377,9 +377,17 @@ def link_journeys(
     return StepReport("link_journeys", done, f"taxonomy={version}")
 
 
+def _taxonomy_path(settings: Settings) -> Path | None:
+    """The configured taxonomy file, relative to the config file (None: the bundled one)."""
+    if settings.journeys.taxonomy is None:
+        return None
+    path = Path(settings.journeys.taxonomy)
+    return path if path.is_absolute() else settings.config_dir / path
+
+
 def refresh_summaries(settings: Settings, store: Store) -> StepReport:
     """Recompute the stored summary tables behind the marketing views."""
-    rows = store.refresh_summaries()
+    rows = store.refresh_summaries()  # PENDING storage support
     return StepReport("refresh_summaries", rows)
 
 
