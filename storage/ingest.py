@@ -110,6 +110,7 @@ def upsert_mentions(conn: sa.Connection, mentions: Sequence[Mention], now: datet
     if rows:
         stmt = dialect_insert(conn, mention_table)
         refreshed = {name: stmt.excluded[name] for name in (*_CONTENT, "fetched_at", "updated_at")}
+        rows.sort(key=lambda row: str(row["id"]))  # one lock order for concurrent writers (no deadlocks)
         conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=refreshed), rows)
     if text_changed:
         clear_annotations(conn, text_changed)

@@ -93,7 +93,7 @@ def test_cursor_is_saved_with_the_batch_and_advanced_by_the_next(store: Store, m
 
 def test_batch_that_fails_in_the_database_leaves_cursor_and_mentions_untouched(store: Store, make_mention: MakeMention) -> None:
     store.store_batch("sample", "q", [make_mention("1")], [], "c1")
-    broken = Mention.model_construct(**{**make_mention("3").model_dump(), "source_kind": None})
+    broken = Mention.model_construct(**{**make_mention("3").model_dump(), "created_at": None})  # NOT NULL in the database
     with pytest.raises(StorageError, match="storing 2 mentions from source 'sample'"):
         store.store_batch("sample", "q", [make_mention("2"), broken], [], "c2")
     assert store.get_cursor("sample", "q") == "c1"
@@ -135,9 +135,12 @@ def test_oversized_quarantine_payload_is_cut_on_a_character_boundary_and_flagged
 
 
 def test_mention_holding_nul_characters_is_quarantined_on_both_backends(store: Store, make_mention: MakeMention) -> None:
-    report = store.store_batch("sample", "q", [make_mention("1", "bad\x00byte"), make_mention("2")], [], "c")
-    assert (report.inserted, report.quarantined) == (1, 1)
-    assert store.counts()["quarantined"] == 1 and store.get_cursor("sample", "q") == "c"
+    batch = [make_mention("1", "bad\x00byte"), make_mention("2"), make_mention("3", metadata={"title": "a\x00"})]
+    report = store.store_batch("sample", "q", batch, [], "c")
+    assert (report.inserted, report.quarantined) == (1, 2)
+    assert store.counts()["quarantined"] == 2 and store.get_cursor("sample", "q") == "c"
+    assert {row.reason for row in store.quarantine_rows()} == {
+        "mention holds NUL (U+0000) characters, which cannot be stored"}
 
 
 @pytest.mark.parametrize(
