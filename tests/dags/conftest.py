@@ -61,6 +61,12 @@ def dagbag() -> object:
     return parse_dags()
 
 
+@pytest.fixture
+def fresh_dagbag() -> object:
+    """A newly parsed bag, for a test that changes its DAG objects (e.g. retry settings)."""
+    return parse_dags()
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A freshly migrated Airflow metadata DB for the session (about 1-5 s on SQLite)."""

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import parse_dags
-
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
@@ -81,7 +79,7 @@ def test_enrichment_gives_every_mention_a_language_a_sentiment_and_journey_links
 
 
 def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no_gaps(
-    listened: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    fresh_dagbag: object, listened: dict[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sentiment
 
@@ -106,7 +104,7 @@ def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no
         return model
 
     monkeypatch.setattr(sentiment, "load_sentiment_model", load_then_fail_on_second_batch)
-    dag = parse_dags().dags["enrichment"]  # type: ignore[attr-defined]
+    dag = fresh_dagbag.dags["enrichment"]  # type: ignore[attr-defined]
     classify = dag.get_task("classify")
     classify.retries, classify.retry_delay, classify.retry_exponential_backoff = 1, timedelta(0), 0
 

@@ -114,3 +114,23 @@ def test_dag_files_hold_no_sql_and_no_secrets() -> None:
         text = path.read_text(encoding="utf-8").casefold()
         for forbidden in ("select ", "insert ", "sqlalchemy", "password", "token=", "import torch", "transformers"):
             assert forbidden not in text, f"{path.name} contains {forbidden!r}"
+
+
+def test_every_pool_and_queue_the_dags_use_exists_in_the_deployment(dagbag: object) -> None:
+    import json
+    import re
+
+    import yaml
+
+    pools = set(json.loads((REPO / "docker" / "pools.json").read_text(encoding="utf-8")))
+    compose = yaml.safe_load((REPO / "docker" / "docker-compose.yaml").read_text(encoding="utf-8"))
+    served = {
+        queue
+        for service in compose["services"].values()
+        if str(service.get("command", "")).startswith("celery worker")
+        for queue in re.search(r"--queues\s+(\S+)", service["command"]).group(1).split(",")  # type: ignore[union-attr]
+    }
+    for dag in dagbag.dags.values():  # type: ignore[attr-defined]
+        for task in dag.tasks:
+            assert task.queue in served, f"{dag.dag_id}.{task.task_id} uses queue {task.queue!r} no worker serves"
+            assert task.pool == "default_pool" or task.pool in pools, f"{dag.dag_id}.{task.task_id}: {task.pool}"
