@@ -53,13 +53,67 @@ def env_int(name: str, default: int) -> int:
     return value
 
 
+SECRET_CONNECTIONS_ENV = "JOURNEYPULSE_SECRET_CONNECTIONS"
+_CONNECTION_FIELDS = ("password", "login", "host")
+
+
+def parse_secret_connections(spec: str) -> dict[str, tuple[str, str]]:
+    """``"X_BEARER_TOKEN=journeypulse_x, REDDIT_CLIENT_ID=journeypulse_reddit:login"`` ->
+    {env var: (connection id, field)}; the field is password (default), login, host or extra.<key>."""
+    mapping: dict[str, tuple[str, str]] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        variable, sep, target = entry.partition("=")
+        conn_id, _, field = target.strip().partition(":")
+        field = field or "password"
+        valid_field = field in _CONNECTION_FIELDS or (field.startswith("extra.") and len(field) > len("extra."))
+        if not sep or not variable.strip().isidentifier() or not conn_id or not valid_field:
+            raise ConfigError(
+                f"{SECRET_CONNECTIONS_ENV} entry {entry!r} is not VAR=connection_id[:field] with field one of "
+                f"{', '.join(_CONNECTION_FIELDS)}, extra.<key> (e.g. X_BEARER_TOKEN=journeypulse_x)"
+            )
+        mapping[variable.strip()] = (conn_id.strip(), field)
+    return mapping
+
+
+def export_connection_secrets() -> list[str]:
+    """Copy secrets from Airflow connections into the env vars the config names, for this task only.
+
+    Runs at task run time (never at parse), in the task's own process; values are never logged or
+    returned. Returns the variable names that were set.
+    """
+    mapping = parse_secret_connections(os.environ.get(SECRET_CONNECTIONS_ENV, ""))
+    if not mapping:
+        return []
+    from airflow.sdk import BaseHook
+
+    for variable, (conn_id, field) in mapping.items():
+        try:
+            connection = BaseHook.get_connection(conn_id)
+        except Exception as exc:  # airflow raises its own not-found error type
+            raise ConfigError(
+                f"{SECRET_CONNECTIONS_ENV} maps {variable} to Airflow connection {conn_id!r}, which cannot be "
+                f"read ({exc.__class__.__name__}); create it (airflow connections add) or fix the mapping"
+            ) from exc
+        if field.startswith("extra."):
+            value = connection.extra_dejson.get(field.removeprefix("extra."))
+        else:
+            value = getattr(connection, field)
+        if not value:
+            raise ConfigError(f"Airflow connection {conn_id!r} has no {field} for {variable}; set it on the connection")
+        os.environ[variable] = str(value)
+    logger.info("set %s from Airflow connections", ", ".join(sorted(mapping)))
+    return sorted(mapping)
+
+
 def run_step(step: str, **kwargs: object) -> Report:
     """Run ``pipeline.steps.<step>`` against the configured store and return its report dict.
 
-    Settings come from $JOURNEYPULSE_CONFIG. Errors propagate so Airflow retries the task.
+    Settings come from $JOURNEYPULSE_CONFIG; secrets mapped in $JOURNEYPULSE_SECRET_CONNECTIONS are
+    copied from Airflow connections first. Errors propagate so Airflow retries the task.
     """
     if step not in STEPS:
         raise PipelineError(f"task asked for unknown step {step!r} (known: {', '.join(sorted(STEPS))})")
+    export_connection_secrets()
     from pipeline import steps  # lazy: parse time stays free of storage and model code
 
     func = getattr(steps, step)
@@ -80,6 +134,7 @@ def list_pulls(kind: str, known_kinds: Iterable[str]) -> list[dict[str, str]]:
     Raises ConfigError when an enabled source has a kind no pull task exists for, so a source
     is never dropped silently.
     """
+    export_connection_secrets()
     from pipeline import steps
 
     tasks = steps.pull_tasks(steps.load_run_settings())

@@ -10,6 +10,7 @@ tmp data dir, exported as $JOURNEYPULSE_CONFIG).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,11 @@ os.environ.update(
 )
 
 pytest.importorskip("airflow", reason="apache-airflow is not installed (pip install -e '.[airflow]')")
+
+# Airflow puts the bundle folder on sys.path when it parses or runs a DAG; tests of dags/step_runner.py
+# import it the same way.
+if str(DAGS) not in sys.path:
+    sys.path.append(str(DAGS))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
