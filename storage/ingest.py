@@ -31,15 +31,28 @@ CHUNK = 500
 """Ids per ``IN (...)`` list: far below SQLite's and PostgreSQL's bind-parameter limits."""
 
 # Columns compared to decide 'unchanged'; fetched_at is deliberately not among them.
-_CONTENT = ("source", "source_kind", "native_id", "url", "author", "text", "created_at", "channel", "brand",
-            "matched_terms", "language_hint", "content_hash", "metadata")
+_CONTENT = (
+    "source",
+    "source_kind",
+    "native_id",
+    "url",
+    "author",
+    "text",
+    "created_at",
+    "channel",
+    "brand",
+    "matched_terms",
+    "language_hint",
+    "content_hash",
+    "metadata",
+)
 
 T = TypeVar("T")
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
@@ -69,9 +82,19 @@ def _content(mention: Mention) -> dict[str, object]:
 
 def has_nul(mention: Mention) -> bool:
     """True when any string in the mention holds U+0000, which PostgreSQL text cannot store."""
-    strings = [mention.source, mention.source_kind, mention.native_id, mention.url or "", mention.author or "",
-               mention.text, mention.channel or "", mention.brand or "", mention.language_hint or "",
-               *mention.matched_terms, *mention.metadata]
+    strings = [
+        mention.source,
+        mention.source_kind,
+        mention.native_id,
+        mention.url or "",
+        mention.author or "",
+        mention.text,
+        mention.channel or "",
+        mention.brand or "",
+        mention.language_hint or "",
+        *mention.matched_terms,
+        *mention.metadata,
+    ]
     strings.extend(v for v in mention.metadata.values() if isinstance(v, str))
     return any("\x00" in s for s in strings)
 
@@ -105,8 +128,9 @@ def upsert_mentions(conn: sa.Connection, mentions: Sequence[Mention], now: datet
             updated += 1
             if old["text"] != mention.text:
                 text_changed.append(mention_id)
-        rows.append({"id": mention_id, **content, "fetched_at": mention.fetched_at, "stored_at": now,
-                     "updated_at": now})
+        rows.append(
+            {"id": mention_id, **content, "fetched_at": mention.fetched_at, "stored_at": now, "updated_at": now}
+        )
     if rows:
         stmt = dialect_insert(conn, mention_table)
         refreshed = {name: stmt.excluded[name] for name in (*_CONTENT, "fetched_at", "updated_at")}
@@ -132,7 +156,7 @@ def clear_annotations(conn: sa.Connection, mention_ids: Sequence[str]) -> None:
 
 def quarantine_id(row: QuarantinedRow) -> str:
     """Same source, locator and full payload -> same id, so re-reading a bad row does not duplicate it."""
-    key = "\x1f".join((row.source, row.locator, row.payload))
+    key = f"{row.source}\x1f{row.locator}\x1f{row.payload}"
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
@@ -156,8 +180,18 @@ def insert_quarantine(conn: sa.Connection, rows: Sequence[QuarantinedRow], now: 
         if qid in known:
             continue
         payload, size, cut = _stored_payload(row.payload)
-        fresh.append({"id": qid, "source": row.source, "locator": row.locator, "reason": row.reason,
-                      "payload": payload, "payload_bytes": size, "payload_truncated": cut, "quarantined_at": now})
+        fresh.append(
+            {
+                "id": qid,
+                "source": row.source,
+                "locator": row.locator,
+                "reason": row.reason,
+                "payload": payload,
+                "payload_bytes": size,
+                "payload_truncated": cut,
+                "quarantined_at": now,
+            }
+        )
     if fresh:
         conn.execute(dialect_insert(conn, quarantine_table).on_conflict_do_nothing(index_elements=["id"]), fresh)
     return len(fresh), len(rows) - len(fresh)
@@ -166,8 +200,9 @@ def insert_quarantine(conn: sa.Connection, rows: Sequence[QuarantinedRow], now: 
 def read_quarantine(conn: sa.Connection, source: str | None, limit: int) -> list[QuarantineEntry]:
     """Newest quarantine rows first (optionally of one source)."""
     q = quarantine_table.c
-    stmt = sa.select(q.id, q.source, q.locator, q.reason, q.payload, q.payload_bytes, q.payload_truncated,
-                     q.quarantined_at)
+    stmt = sa.select(
+        q.id, q.source, q.locator, q.reason, q.payload, q.payload_bytes, q.payload_truncated, q.quarantined_at
+    )
     if source is not None:
         stmt = stmt.where(q.source == source)
     stmt = stmt.order_by(q.quarantined_at.desc(), q.id).limit(limit)
@@ -176,8 +211,11 @@ def read_quarantine(conn: sa.Connection, source: str | None, limit: int) -> list
 
 def write_cursor(conn: sa.Connection, source: str, query: str, cursor: Cursor, now: datetime) -> None:
     stmt = dialect_insert(conn, cursor_table).values(source=source, query=query, cursor=cursor, updated_at=now)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["source", "query"],
-                                            set_={"cursor": stmt.excluded.cursor, "updated_at": now}))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "query"], set_={"cursor": stmt.excluded.cursor, "updated_at": now}
+        )
+    )
 
 
 def read_cursor(conn: sa.Connection, source: str, query: str) -> Cursor | None:
@@ -185,8 +223,15 @@ def read_cursor(conn: sa.Connection, source: str, query: str) -> Cursor | None:
     return conn.execute(stmt).scalar_one_or_none()
 
 
-def store_batch(conn: sa.Connection, source: str, query: str, mentions: Sequence[Mention],
-                quarantined: Sequence[QuarantinedRow], cursor: Cursor | None, now: datetime) -> UpsertReport:
+def store_batch(
+    conn: sa.Connection,
+    source: str,
+    query: str,
+    mentions: Sequence[Mention],
+    quarantined: Sequence[QuarantinedRow],
+    cursor: Cursor | None,
+    now: datetime,
+) -> UpsertReport:
     """Everything ``Store.store_batch`` writes, on a connection already inside a transaction.
 
     Mentions holding NUL characters are quarantined (PostgreSQL cannot store them; SQLite does the same
@@ -196,14 +241,20 @@ def store_batch(conn: sa.Connection, source: str, query: str, mentions: Sequence
     diverted: list[QuarantinedRow] = []
     for mention in mentions:
         if has_nul(mention):
-            diverted.append(QuarantinedRow(source=mention.source, locator=f"native_id={mention.native_id}",
-                                           reason="mention holds NUL (U+0000) characters, which cannot be stored",
-                                           payload=mention.model_dump_json()))
+            diverted.append(
+                QuarantinedRow(
+                    source=mention.source,
+                    locator=f"native_id={mention.native_id}",
+                    reason="mention holds NUL (U+0000) characters, which cannot be stored",
+                    payload=mention.model_dump_json(),
+                )
+            )
         else:
             storable.append(mention)
     inserted, updated, unchanged = upsert_mentions(conn, storable, now)
     new, repeats = insert_quarantine(conn, [*quarantined, *diverted], now)
     if cursor is not None:
         write_cursor(conn, source, query, cursor, now)
-    return UpsertReport(inserted=inserted, updated=updated, unchanged=unchanged, quarantined=new,
-                        quarantine_repeats=repeats)
+    return UpsertReport(
+        inserted=inserted, updated=updated, unchanged=unchanged, quarantined=new, quarantine_repeats=repeats
+    )

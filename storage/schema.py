@@ -6,7 +6,7 @@ UTC day everywhere) and come back timezone-aware. JSON is JSONB on PostgreSQL, J
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -30,10 +30,10 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} cannot be stored: pass a timezone-aware value")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 JsonType = sa.JSON().with_variant(JSONB(), "postgresql")
@@ -196,9 +196,9 @@ class DbQuarantine(Base):
     __table_args__ = (sa.Index("ix_quarantine_source_quarantined_at", "source", "quarantined_at"),)
 
 
-mention_table = DbMention.__table__
-cursor_table = DbSourceCursor.__table__
-sentiment_table = DbSentiment.__table__
-link_run_table = DbJourneyLinkRun.__table__
-link_table = DbJourneyLink.__table__
-quarantine_table = DbQuarantine.__table__
+mention_table = Base.metadata.tables["mention"]
+cursor_table = Base.metadata.tables["source_cursor"]
+sentiment_table = Base.metadata.tables["sentiment"]
+link_run_table = Base.metadata.tables["journey_link_run"]
+link_table = Base.metadata.tables["journey_link"]
+quarantine_table = Base.metadata.tables["quarantine"]

@@ -9,15 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from journeypulse.errors import StorageError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage import annotations, ingest, views
+from storage import enrichment, ingest, views
 from storage import migrate as migrations
 from storage.records import (
     JourneyLinkRow,
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -63,8 +64,10 @@ def create_engine(url: str) -> sa.Engine:
             if parsed.database and parsed.database != ":memory:":
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         return engine
-    raise StorageError(f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not "
-                       "supported; use sqlite:///path or postgresql+psycopg://user@host/db")
+    raise StorageError(
+        f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not "
+        "supported; use sqlite:///path or postgresql+psycopg://user@host/db"
+    )
 
 
 class Store:
@@ -86,9 +89,11 @@ class Store:
                 migrations.require_head(engine)
         except sa.exc.SQLAlchemyError as exc:
             engine.dispose()
-            raise StorageError(f"database {safe_url} could not be opened or migrated: {exc.__class__.__name__}: "
-                               f"{getattr(exc, 'orig', exc)}; check the URL, that the server runs and the role's "
-                               "rights") from exc
+            raise StorageError(
+                f"database {safe_url} could not be opened or migrated: {exc.__class__.__name__}: "
+                f"{getattr(exc, 'orig', exc)}; check the URL, that the server runs and the role's "
+                "rights"
+            ) from exc
         except StorageError:
             engine.dispose()
             raise
@@ -104,7 +109,7 @@ class Store:
     def close(self) -> None:
         self._engine.dispose()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -116,21 +121,38 @@ class Store:
             with self._engine.begin() as conn:
                 yield conn
         except sa.exc.IntegrityError as exc:
-            raise StorageError(f"{what} was refused by the database ({exc.orig}); nothing was written. "
-                               "Check that the mention ids exist and the values fit the schema") from exc
+            raise StorageError(
+                f"{what} was refused by the database ({exc.orig}); nothing was written. "
+                "Check that the mention ids exist and the values fit the schema"
+            ) from exc
         except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(f"{what} failed on {self.dialect} ({exc.__class__.__name__}: "
-                               f"{getattr(exc, 'orig', exc)}); nothing was written, retry the task") from exc
+            raise StorageError(
+                f"{what} failed on {self.dialect} ({exc.__class__.__name__}: "
+                f"{getattr(exc, 'orig', exc)}); nothing was written, retry the task"
+            ) from exc
 
     # -- listener output -------------------------------------------------------------------------
 
-    def store_batch(self, source: str, query: str, mentions: Sequence[Mention], quarantined: Sequence[QuarantinedRow],
-                    cursor: Cursor | None) -> UpsertReport:
+    def store_batch(
+        self,
+        source: str,
+        query: str,
+        mentions: Sequence[Mention],
+        quarantined: Sequence[QuarantinedRow],
+        cursor: Cursor | None,
+    ) -> UpsertReport:
         """In ONE transaction: upsert mentions, insert new quarantine rows, advance the cursor (unless None)."""
         with self._transaction(f"storing {len(mentions)} mentions from source {source!r}") as conn:
             report = ingest.store_batch(conn, source, query, mentions, quarantined, cursor, _now())
-        log.info("source %s: %d inserted, %d updated, %d unchanged, %d quarantined (%d repeats)", source,
-                 report.inserted, report.updated, report.unchanged, report.quarantined, report.quarantine_repeats)
+        log.info(
+            "source %s: %d inserted, %d updated, %d unchanged, %d quarantined (%d repeats)",
+            source,
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.quarantined,
+            report.quarantine_repeats,
+        )
         return report
 
     def get_cursor(self, source: str, query: str) -> Cursor | None:
@@ -146,48 +168,75 @@ class Store:
 
     def mentions_without_language(self, limit: int) -> list[MentionText]:
         with self._transaction("listing mentions without language") as conn:
-            return annotations.without_language(conn, limit)
+            return enrichment.without_language(conn, limit)
 
     def save_languages(self, rows: Sequence[LanguageResult]) -> int:
         with self._transaction(f"saving {len(rows)} languages") as conn:
-            return annotations.save_languages(conn, rows)
+            return enrichment.save_languages(conn, rows)
 
-    def mentions_without_sentiment(self, model: str, revision: str, limit: int, *, brand: str | None = None,
-                                   since: datetime | None = None, until: datetime | None = None,
-                                   languages: Sequence[str] | None = None,
-                                   after_id: str | None = None) -> list[MentionText]:
+    def mentions_without_sentiment(
+        self,
+        model: str,
+        revision: str,
+        limit: int,
+        *,
+        brand: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        languages: Sequence[str] | None = None,
+        after_id: str | None = None,
+    ) -> list[MentionText]:
         """Mentions with a language but no result from (model, revision), ordered by id, created in [since, until)."""
         with self._transaction(f"listing mentions not scored by {model}@{revision}") as conn:
-            return annotations.without_sentiment(conn, model, revision, limit, brand=brand, since=since, until=until,
-                                                 languages=languages, after_id=after_id)
+            return enrichment.without_sentiment(
+                conn,
+                model,
+                revision,
+                limit,
+                brand=brand,
+                since=since,
+                until=until,
+                languages=languages,
+                after_id=after_id,
+            )
 
     def save_sentiments(self, rows: Sequence[SentimentResult]) -> int:
         """Upsert results; each becomes its mention's current one, older results stay (not current)."""
         with self._transaction(f"saving {len(rows)} sentiment results") as conn:
-            return annotations.save_sentiments(conn, rows)
+            return enrichment.save_sentiments(conn, rows)
 
-    def mentions_without_links(self, taxonomy_version: str, limit: int, *, brand: str | None = None,
-                               since: datetime | None = None, until: datetime | None = None,
-                               after_id: str | None = None) -> list[MentionText]:
+    def mentions_without_links(
+        self,
+        taxonomy_version: str,
+        limit: int,
+        *,
+        brand: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_id: str | None = None,
+    ) -> list[MentionText]:
         with self._transaction(f"listing mentions not linked under taxonomy {taxonomy_version!r}") as conn:
-            return annotations.without_links(conn, taxonomy_version, limit, brand=brand, since=since, until=until,
-                                             after_id=after_id)
+            return enrichment.without_links(
+                conn, taxonomy_version, limit, brand=brand, since=since, until=until, after_id=after_id
+            )
 
-    def save_journey_links(self, taxonomy_version: str,
-                           links_by_mention: Mapping[str, Sequence[JourneyLinkRow]]) -> int:
+    def save_journey_links(
+        self, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]]
+    ) -> int:
         """Atomically replace these mentions' links for the version and mark them linked; returns links written."""
         with self._transaction(f"saving journey links of {len(links_by_mention)} mentions") as conn:
-            return annotations.save_links(conn, taxonomy_version, links_by_mention, _now())
+            return enrichment.save_links(conn, taxonomy_version, links_by_mention, _now())
 
     def reset_links(self, taxonomy_version: str, *, brand: str | None = None) -> int:
-        """Forget a version's links (optionally for one brand) so the mentions are linked again; returns runs removed."""
+        """Forget a version's links (optionally one brand's) so the mentions are linked again; returns runs removed."""
         with self._transaction(f"resetting journey links of taxonomy {taxonomy_version!r}") as conn:
-            return annotations.reset_links(conn, taxonomy_version, brand=brand)
+            return enrichment.reset_links(conn, taxonomy_version, brand=brand)
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def stage_summary(self, *, brand: str | None = None, since: datetime | None = None,
-                      until: datetime | None = None) -> list[StageSummary]:
+    def stage_summary(
+        self, *, brand: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StageSummary]:
         with self._transaction("summarising stages") as conn:
             return views.stage_summary(conn, brand=brand, since=since, until=until)
 
@@ -201,8 +250,9 @@ class Store:
         with self._transaction(f"describing view {view}") as conn:
             return list(conn.execute(stmt).keys())
 
-    def query_view(self, view: str, *, filters: Mapping[str, object],
-                   limit: int | None) -> tuple[list[str], list[tuple[object, ...]]]:
+    def query_view(
+        self, view: str, *, filters: Mapping[str, object], limit: int | None
+    ) -> tuple[list[str], list[tuple[object, ...]]]:
         """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters."""
         stmt = views.view_query(view, filters, limit)
         with self._transaction(f"reading view {view}") as conn:

@@ -8,45 +8,115 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.types import TypeEngine
 
 from journeypulse.errors import StorageError
 from storage.records import StageSummary
 from storage.schema import UTCDateTime, link_run_table, mention_table, quarantine_table, sentiment_table
 
-_STR, _INT, _FLOAT, _BOOL, _DAY, _TS = sa.String, sa.Integer, sa.Float, sa.Boolean, sa.Date, UTCDateTime
+_STR, _INT, _FLOAT, _BOOL, _DAY, _TS = sa.String(), sa.Integer(), sa.Float(), sa.Boolean(), sa.Date(), UTCDateTime()
 
-VIEW_COLUMNS: dict[str, dict[str, type[sa.types.TypeEngine[object]] | sa.types.TypeEngine[object]]] = {
+VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
     "v_current_journey_link": {
-        "mention_id": _STR, "taxonomy_version": _STR, "stage": _STR, "touchpoint": _STR, "pain_point": _STR,
-        "exit_signal": _STR, "method": _STR, "confidence": _FLOAT, "needs_review": _BOOL, "linked_at": _TS,
+        "mention_id": _STR,
+        "taxonomy_version": _STR,
+        "stage": _STR,
+        "touchpoint": _STR,
+        "pain_point": _STR,
+        "exit_signal": _STR,
+        "method": _STR,
+        "confidence": _FLOAT,
+        "needs_review": _BOOL,
+        "linked_at": _TS,
     },
     "v_mention_sentiment": {
-        "mention_id": _STR, "source": _STR, "source_kind": _STR, "channel": _STR, "brand": _STR, "author": _STR,
-        "url": _STR, "text": _STR, "created_at": _TS, "day": _DAY, "content_hash": _STR, "language": _STR,
-        "language_confidence": _FLOAT, "language_method": _STR, "label": _STR, "p_negative": _FLOAT,
-        "p_neutral": _FLOAT, "p_positive": _FLOAT, "confidence": _FLOAT, "needs_review": _BOOL, "model": _STR,
-        "revision": _STR, "backend": _STR, "classified_at": _TS,
+        "mention_id": _STR,
+        "source": _STR,
+        "source_kind": _STR,
+        "channel": _STR,
+        "brand": _STR,
+        "author": _STR,
+        "url": _STR,
+        "text": _STR,
+        "created_at": _TS,
+        "day": _DAY,
+        "content_hash": _STR,
+        "language": _STR,
+        "language_confidence": _FLOAT,
+        "language_method": _STR,
+        "label": _STR,
+        "p_negative": _FLOAT,
+        "p_neutral": _FLOAT,
+        "p_positive": _FLOAT,
+        "confidence": _FLOAT,
+        "needs_review": _BOOL,
+        "model": _STR,
+        "revision": _STR,
+        "backend": _STR,
+        "classified_at": _TS,
     },
     "v_daily_sentiment": {
-        "day": _DAY, "brand": _STR, "source": _STR, "channel": _STR, "language": _STR, "stage": _STR,
-        "mentions": _INT, "positive": _INT, "neutral": _INT, "negative": _INT, "positive_share": _FLOAT,
-        "neutral_share": _FLOAT, "negative_share": _FLOAT, "net_sentiment": _FLOAT,
+        "day": _DAY,
+        "brand": _STR,
+        "source": _STR,
+        "channel": _STR,
+        "language": _STR,
+        "stage": _STR,
+        "mentions": _INT,
+        "positive": _INT,
+        "neutral": _INT,
+        "negative": _INT,
+        "positive_share": _FLOAT,
+        "neutral_share": _FLOAT,
+        "negative_share": _FLOAT,
+        "net_sentiment": _FLOAT,
     },
     "v_stage_pain_points": {
-        "brand": _STR, "stage": _STR, "pain_point": _STR, "mentions": _INT, "scored": _INT,
-        "negative_share": _FLOAT, "authors": _INT, "first_seen": _TS, "last_seen": _TS,
+        "brand": _STR,
+        "stage": _STR,
+        "pain_point": _STR,
+        "mentions": _INT,
+        "scored": _INT,
+        "negative_share": _FLOAT,
+        "authors": _INT,
+        "first_seen": _TS,
+        "last_seen": _TS,
     },
     "v_exit_signals": {
-        "mention_id": _STR, "brand": _STR, "source": _STR, "channel": _STR, "created_at": _TS, "day": _DAY,
-        "language": _STR, "stage": _STR, "exit_signal": _STR, "touchpoint": _STR, "pain_point": _STR,
-        "link_confidence": _FLOAT, "link_needs_review": _BOOL, "label": _STR, "sentiment_confidence": _FLOAT,
-        "author": _STR, "url": _STR, "text": _STR,
+        "mention_id": _STR,
+        "brand": _STR,
+        "source": _STR,
+        "channel": _STR,
+        "created_at": _TS,
+        "day": _DAY,
+        "language": _STR,
+        "stage": _STR,
+        "exit_signal": _STR,
+        "touchpoint": _STR,
+        "pain_point": _STR,
+        "link_confidence": _FLOAT,
+        "link_needs_review": _BOOL,
+        "label": _STR,
+        "sentiment_confidence": _FLOAT,
+        "author": _STR,
+        "url": _STR,
+        "text": _STR,
     },
     "v_content_duplicates": {
-        "content_hash": _STR, "mentions": _INT, "sources": _INT, "mention_id": _STR, "source": _STR,
-        "source_kind": _STR, "brand": _STR, "channel": _STR, "created_at": _TS, "day": _DAY, "url": _STR,
+        "content_hash": _STR,
+        "mentions": _INT,
+        "sources": _INT,
+        "mention_id": _STR,
+        "source": _STR,
+        "source_kind": _STR,
+        "brand": _STR,
+        "channel": _STR,
+        "created_at": _TS,
+        "day": _DAY,
+        "url": _STR,
     },
 }
 
@@ -91,7 +161,7 @@ def _as_day(key: str, value: object) -> date:
     raise StorageError(f"filter {key}={value!r} is not a day: pass a date or YYYY-MM-DD")
 
 
-def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> sa.Select:
+def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> sa.Select[Any]:
     """SELECT * from a whitelisted view with whitelisted filters, in the view's stable order."""
     table = view(name)
     stmt = sa.select(table)
@@ -115,8 +185,9 @@ def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> s
     return stmt
 
 
-def stage_summary(conn: sa.Connection, *, brand: str | None, since: datetime | None,
-                  until: datetime | None) -> list[StageSummary]:
+def stage_summary(
+    conn: sa.Connection, *, brand: str | None, since: datetime | None, until: datetime | None
+) -> list[StageSummary]:
     """Per stage: sentiment of scored mentions created in [since, until) and the top 3 pain points."""
     ms, links = view("v_mention_sentiment"), view("v_current_journey_link")
     scope = sa.select(ms.c.mention_id, ms.c.label).where(ms.c.label.is_not(None))
@@ -150,10 +221,20 @@ def stage_summary(conn: sa.Connection, *, brand: str | None, since: datetime | N
     out = []
     for stage_name, n, pos, neu, neg in totals:
         n, pos, neu, neg = int(n), int(pos), int(neu), int(neg)
-        out.append(StageSummary(stage=stage_name, mentions=n, positive=pos, neutral=neu, negative=neg,
-                                positive_share=pos / n, neutral_share=neu / n, negative_share=neg / n,
-                                net_sentiment=(pos - neg) / n,
-                                top_pain_points=tuple(top.get(stage_name, [])[:3])))
+        out.append(
+            StageSummary(
+                stage=stage_name,
+                mentions=n,
+                positive=pos,
+                neutral=neu,
+                negative=neg,
+                positive_share=pos / n,
+                neutral_share=neu / n,
+                negative_share=neg / n,
+                net_sentiment=(pos - neg) / n,
+                top_pain_points=tuple(top.get(stage_name, [])[:3]),
+            )
+        )
     return sorted(out, key=lambda s: (-s.mentions, s.stage))
 
 

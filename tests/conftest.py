@@ -18,13 +18,22 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+# tests/<package>/ folders mirror the top-level packages but have no __init__.py; when pytest puts
+# tests/ on sys.path (plain `pytest`, rootdir conftest) they would shadow the real packages as namespace
+# packages, because the editable install's finder runs after the path finder. The repository root on
+# sys.path makes the regular packages win. (pyproject's pytest `pythonpath = ["."]` would do the same.)
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.insert(1, _REPO_ROOT)
 
 PG_BIN = Path(os.environ.get("TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -40,7 +49,7 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(_as_postgres(cmd), capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(_as_postgres(cmd), check=False, capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
 
@@ -59,12 +68,40 @@ class _ThrowawayCluster:
     def start(self) -> str:
         if not (PG_BIN / "initdb").exists():
             raise RuntimeError(f"PostgreSQL binaries not found under {PG_BIN} (set TEST_PG_BIN)")
-        _run([str(PG_BIN / "initdb"), "-D", str(self.data), "--no-sync", "-A", "trust", "-U", "postgres",
-              "-E", "UTF8", "--locale=C"])
-        options = (f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
-                   f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}")
-        _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "server.log"),
-              "-w", "-t", "30", "start"])
+        _run(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "--no-sync",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ]
+        )
+        options = (
+            f"-c fsync=off -c full_page_writes=off -c synchronous_commit=off "
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}"
+        )
+        _run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ]
+        )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
@@ -105,7 +142,7 @@ def _admin(server_url: str, sql: str) -> None:
 @pytest.fixture
 def postgres_url(pg_server: str) -> Iterator[str]:
     name = f"jp_test_{uuid.uuid4().hex[:12]}"
-    _admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+    _admin(pg_server, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
     try:
         yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from journeypulse.record import Mention
 from storage import JourneyLinkRow, LanguageResult, SentimentResult, Store
 
 MakeMention = Callable[..., Mention]
-AT = datetime(2026, 11, 4, 8, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 4, 8, 0, tzinfo=UTC)
 
 
 def _score(mention_id: str, label: str = "negative", *, model: str = "e5", revision: str = "r1") -> SentimentResult:
@@ -26,7 +26,7 @@ def _link(stage: str, pain_point: str | None = None, exit_signal: str | None = N
 
 def _rows(store: Store, view: str) -> list[dict[str, object]]:
     columns, rows = store.query_view(view, filters={}, limit=None)
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 @pytest.fixture
@@ -36,30 +36,42 @@ def three(store: Store, make_mention: MakeMention) -> list[Mention]:
     return sorted(mentions, key=lambda m: m.id)
 
 
-def test_mentions_without_language_are_listed_by_id_until_a_language_is_saved(store: Store, three: list[Mention]) -> None:
+def test_mentions_without_language_are_listed_by_id_until_a_language_is_saved(
+    store: Store, three: list[Mention]
+) -> None:
     listed = store.mentions_without_language(10)
     assert [m.id for m in listed] == [m.id for m in three]
     assert listed[0].created_at.tzinfo is not None and listed[0].source_kind == "file"
-    saved = store.save_languages([LanguageResult(three[0].id, "vi", 0.97, "py3langid"),
-                                  LanguageResult("f" * 32, "th", 0.9, "py3langid")])  # unknown id: not counted
+    saved = store.save_languages(
+        [LanguageResult(three[0].id, "vi", 0.97, "py3langid"), LanguageResult("f" * 32, "th", 0.9, "py3langid")]
+    )  # unknown id: not counted
     assert saved == 1
     assert [m.id for m in store.mentions_without_language(10)] == [m.id for m in three[1:]]
 
 
 def test_sentiment_queue_needs_a_language_and_pages_by_id(store: Store, three: list[Mention]) -> None:
     assert store.mentions_without_sentiment("e5", "r1", 10) == []
-    store.save_languages([LanguageResult(m.id, lang, 0.9, "py3langid") for m, lang in zip(three, ["vi", "th", "en"])])
+    store.save_languages(
+        [LanguageResult(m.id, lang, 0.9, "py3langid") for m, lang in zip(three, ["vi", "th", "en"], strict=True)]
+    )
     page1 = store.mentions_without_sentiment("e5", "r1", 2)
     page2 = store.mentions_without_sentiment("e5", "r1", 2, after_id=page1[-1].id)
     assert [m.id for m in page1 + page2] == [m.id for m in three]
-    assert [m.language for m in store.mentions_without_sentiment("e5", "r1", 10, languages=["th", "vi"])] == ["vi", "th"]
+    assert [m.language for m in store.mentions_without_sentiment("e5", "r1", 10, languages=["th", "vi"])] == [
+        "vi",
+        "th",
+    ]
 
 
 def test_sentiment_and_link_queues_filter_by_brand_and_half_open_time_window(
     store: Store, make_mention: MakeMention
 ) -> None:
-    mentions = [make_mention("a", minutes=0), make_mention("b", minutes=60), make_mention("c", minutes=120),
-                make_mention("d", minutes=60, brand="Beta")]
+    mentions = [
+        make_mention("a", minutes=0),
+        make_mention("b", minutes=60),
+        make_mention("c", minutes=120),
+        make_mention("d", minutes=60, brand="Beta"),
+    ]
     store.store_batch("sample", "q", mentions, [], None)
     store.save_languages([LanguageResult(m.id, "vi", 0.9, "py3langid") for m in mentions])
     start = mentions[0].created_at + timedelta(minutes=60)
@@ -80,7 +92,9 @@ def test_saving_a_new_model_revision_keeps_the_old_result_but_makes_the_new_one_
     assert store.counts()["with_sentiment"] == 1
     assert store.mentions_without_sentiment("e5", "r1", 10) == []  # the old revision's result still exists
     store.save_sentiments([_score(target, "neutral")])  # re-scoring r1 makes r1 current again, upserted in place
-    assert [(r["label"], r["revision"]) for r in _rows(store, "v_mention_sentiment") if r["label"]] == [("neutral", "r1")]
+    assert [(r["label"], r["revision"]) for r in _rows(store, "v_mention_sentiment") if r["label"]] == [
+        ("neutral", "r1")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -17,11 +17,14 @@ MakeMention = Callable[..., Mention]
 
 
 def _sentiment(mention_id: str) -> SentimentResult:
-    return SentimentResult(mention_id, "m", "r1", "torch", "negative", 0.8, 0.15, 0.05, 0.8, False,
-                           datetime(2026, 11, 4, tzinfo=timezone.utc))
+    return SentimentResult(
+        mention_id, "m", "r1", "torch", "negative", 0.8, 0.15, 0.05, 0.8, False, datetime(2026, 11, 4, tzinfo=UTC)
+    )
 
 
-def test_storing_the_same_batch_twice_inserts_once_and_reports_unchanged(store: Store, make_mention: MakeMention) -> None:
+def test_storing_the_same_batch_twice_inserts_once_and_reports_unchanged(
+    store: Store, make_mention: MakeMention
+) -> None:
     batch = [make_mention("1"), make_mention("2", "Acme app crashed ❤️"), make_mention("3", "ok")]
     first = store.store_batch("sample", "q", batch, [], "c1")
     second = store.store_batch("sample", "q", batch, [], "c1")
@@ -30,7 +33,9 @@ def test_storing_the_same_batch_twice_inserts_once_and_reports_unchanged(store: 
     assert store.counts()["mentions"] == 3
 
 
-def test_same_id_twice_in_one_batch_is_stored_once_and_the_repeat_is_unchanged(store: Store, make_mention: MakeMention) -> None:
+def test_same_id_twice_in_one_batch_is_stored_once_and_the_repeat_is_unchanged(
+    store: Store, make_mention: MakeMention
+) -> None:
     report = store.store_batch("sample", "q", [make_mention("1"), make_mention("1"), make_mention("2")], [], None)
     assert (report.inserted, report.updated, report.unchanged) == (2, 0, 1)
     assert store.counts()["mentions"] == 2
@@ -51,27 +56,40 @@ def test_same_instant_in_another_timezone_is_unchanged(store: Store, make_mentio
     assert store.store_batch("sample", "q", [bangkok], [], None).unchanged == 1
 
 
-def test_changed_field_other_than_text_is_updated_and_keeps_annotations(store: Store, make_mention: MakeMention) -> None:
+def test_changed_field_other_than_text_is_updated_and_keeps_annotations(
+    store: Store, make_mention: MakeMention
+) -> None:
     original = make_mention("1")
     store.store_batch("sample", "q", [original], [], None)
     store.save_languages([LanguageResult(original.id, "vi", 0.99, "py3langid")])
     store.save_sentiments([_sentiment(original.id)])
     report = store.store_batch("sample", "q", [original.model_copy(update={"channel": "review"})], [], None)
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 0)
-    assert store.counts() == {"mentions": 1, "quarantined": 0, "with_language": 1, "with_sentiment": 1,
-                                   "linked": 0}
+    assert store.counts() == {"mentions": 1, "quarantined": 0, "with_language": 1, "with_sentiment": 1, "linked": 0}
 
 
-def test_edited_text_is_updated_and_clears_language_sentiment_and_links(store: Store, make_mention: MakeMention) -> None:
+def test_edited_text_is_updated_and_clears_language_sentiment_and_links(
+    store: Store, make_mention: MakeMention
+) -> None:
     original = make_mention("1")
     store.store_batch("sample", "q", [original], [], None)
     store.save_languages([LanguageResult(original.id, "vi", 0.99, "py3langid")])
     store.save_sentiments([_sentiment(original.id)])
-    store.save_journey_links("v1", {original.id: [JourneyLinkRow("delivery", "shipping", "late_delivery", None,
-                                                                 "keywords", 0.9, False)]})
-    edited = Mention.build(source="sample", source_kind="file", native_id="1", text="Giao hàng nhanh, cảm ơn Acme",
-                           created_at=original.created_at, fetched_at=original.fetched_at, brand="Acme",
-                           channel="social", author="p_1", matched_terms=("Acme",))
+    store.save_journey_links(
+        "v1", {original.id: [JourneyLinkRow("delivery", "shipping", "late_delivery", None, "keywords", 0.9, False)]}
+    )
+    edited = Mention.build(
+        source="sample",
+        source_kind="file",
+        native_id="1",
+        text="Giao hàng nhanh, cảm ơn Acme",
+        created_at=original.created_at,
+        fetched_at=original.fetched_at,
+        brand="Acme",
+        channel="social",
+        author="p_1",
+        matched_terms=("Acme",),
+    )
     report = store.store_batch("sample", "q", [edited], [], None)
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 0)
     assert store.counts() == {"mentions": 1, "quarantined": 0, "with_language": 0, "with_sentiment": 0, "linked": 0}
@@ -91,9 +109,13 @@ def test_cursor_is_saved_with_the_batch_and_advanced_by_the_next(store: Store, m
     assert store.get_cursor("sample", "other query") is None
 
 
-def test_batch_that_fails_in_the_database_leaves_cursor_and_mentions_untouched(store: Store, make_mention: MakeMention) -> None:
+def test_batch_that_fails_in_the_database_leaves_cursor_and_mentions_untouched(
+    store: Store, make_mention: MakeMention
+) -> None:
     store.store_batch("sample", "q", [make_mention("1")], [], "c1")
-    broken = Mention.model_construct(**{**make_mention("3").model_dump(), "created_at": None})  # NOT NULL in the database
+    broken = Mention.model_construct(
+        **{**make_mention("3").model_dump(), "created_at": None}
+    )  # NOT NULL in the database
     with pytest.raises(StorageError, match="storing 2 mentions from source 'sample'"):
         store.store_batch("sample", "q", [make_mention("2"), broken], [], "c2")
     assert store.get_cursor("sample", "q") == "c1"
@@ -134,13 +156,16 @@ def test_oversized_quarantine_payload_is_cut_on_a_character_boundary_and_flagged
     assert len(text.encode()) <= QUARANTINE_PAYLOAD_MAX_BYTES and payload.startswith(text) and text.endswith("ก")
 
 
-def test_mention_holding_nul_characters_is_quarantined_on_both_backends(store: Store, make_mention: MakeMention) -> None:
+def test_mention_holding_nul_characters_is_quarantined_on_both_backends(
+    store: Store, make_mention: MakeMention
+) -> None:
     batch = [make_mention("1", "bad\x00byte"), make_mention("2"), make_mention("3", metadata={"title": "a\x00"})]
     report = store.store_batch("sample", "q", batch, [], "c")
     assert (report.inserted, report.quarantined) == (1, 2)
     assert store.counts()["quarantined"] == 2 and store.get_cursor("sample", "q") == "c"
     assert {row.reason for row in store.quarantine_rows()} == {
-        "mention holds NUL (U+0000) characters, which cannot be stored"}
+        "mention holds NUL (U+0000) characters, which cannot be stored"
+    }
 
 
 @pytest.mark.parametrize(

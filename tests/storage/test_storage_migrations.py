@@ -20,10 +20,10 @@ ALEMBIC_INI = Path(__file__).resolve().parents[2] / "storage" / "alembic.ini"
 def test_upgrade_from_empty_creates_every_table_and_view_and_shows_no_drift(store_url: str) -> None:
     with Store.open(store_url) as store:
         store.check_schema()  # alembic check: models and migrated database agree
-        assert store.counts() == {"mentions": 0, "quarantined": 0, "with_language": 0, "with_sentiment": 0,
-                                  "linked": 0}
+        assert store.counts() == {"mentions": 0, "quarantined": 0, "with_language": 0, "with_sentiment": 0, "linked": 0}
         assert {view: store.view_columns(view) for view in VIEW_COLUMNS} == {
-            view: list(cols) for view, cols in VIEW_COLUMNS.items()}
+            view: list(cols) for view, cols in VIEW_COLUMNS.items()
+        }
 
 
 def test_opening_an_empty_database_without_migrating_names_the_fix(store_url: str) -> None:
@@ -41,8 +41,14 @@ def test_reopening_a_migrated_database_keeps_its_data(store_url: str, make_menti
 def test_alembic_command_line_downgrades_to_empty_and_the_store_upgrades_again(store_url: str) -> None:
     Store.open(store_url).close()
     env = {**os.environ, "PYTHONPATH": str(ALEMBIC_INI.parents[1])}
-    proc = subprocess.run([sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), "-x", f"url={store_url}",
-                           "downgrade", "base"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), "-x", f"url={store_url}", "downgrade", "base"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     with pytest.raises(StorageError, match="empty database"):
         Store.open(store_url, migrate=False)

@@ -14,7 +14,7 @@ Data (brand Acme unless noted; day is the UTC day):
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -29,8 +29,9 @@ LATE = "Giao hàng chậm quá, đợi 5 ngày rồi"
 
 def _score(mention_id: str, label: str, revision: str = "r1") -> SentimentResult:
     probs = {"negative": (0.8, 0.1, 0.1), "neutral": (0.1, 0.8, 0.1), "positive": (0.1, 0.1, 0.8)}[label]
-    return SentimentResult(mention_id, "e5", revision, "torch", label, *probs, 0.8, False,
-                           datetime(2026, 11, 4, tzinfo=timezone.utc))
+    return SentimentResult(
+        mention_id, "e5", revision, "torch", label, *probs, 0.8, False, datetime(2026, 11, 4, tzinfo=UTC)
+    )
 
 
 def _link(stage: str, pain: str | None = None, exit_signal: str | None = None) -> JourneyLinkRow:
@@ -57,20 +58,23 @@ def data(store: Store, make_mention: MakeMention) -> dict[str, Mention]:
     labels = {"m1": "negative", "m2": "positive", "m3": "negative", "m4": "neutral", "m6": "negative", "m7": "positive"}
     store.save_sentiments([_score(m[k].id, v) for k, v in labels.items()])
     store.save_journey_links("v0", {m["m2"].id: [_link("awareness")]})
-    store.save_journey_links("v1", {
-        m["m1"].id: [_link("delivery", "late_delivery"), _link("support", "slow_response")],
-        m["m2"].id: [_link("delivery", "late_delivery")],
-        m["m3"].id: [_link("exit", "price_increase", "cancel")],
-        m["m4"].id: [],
-        m["m5"].id: [_link("delivery", "late_delivery")],
-        m["m6"].id: [_link("delivery", "late_delivery")],
-    })
+    store.save_journey_links(
+        "v1",
+        {
+            m["m1"].id: [_link("delivery", "late_delivery"), _link("support", "slow_response")],
+            m["m2"].id: [_link("delivery", "late_delivery")],
+            m["m3"].id: [_link("exit", "price_increase", "cancel")],
+            m["m4"].id: [],
+            m["m5"].id: [_link("delivery", "late_delivery")],
+            m["m6"].id: [_link("delivery", "late_delivery")],
+        },
+    )
     return m
 
 
 def _rows(store: Store, view: str, **filters: object) -> list[dict[str, object]]:
     columns, rows = store.query_view(view, filters=filters, limit=None)
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def test_each_view_has_the_documented_columns_in_order(store: Store) -> None:
@@ -79,10 +83,28 @@ def test_each_view_has_the_documented_columns_in_order(store: Store) -> None:
         assert store.query_view(view, filters={}, limit=1) == (list(columns), []), view
 
 
-def test_daily_sentiment_counts_current_results_per_day_stage_and_language(store: Store, data: dict[str, Mention]) -> None:
-    got = [(r["day"], r["brand"], r["source"], r["channel"], r["language"], r["stage"], r["mentions"], r["positive"],
-            r["neutral"], r["negative"], r["positive_share"], r["neutral_share"], r["negative_share"],
-            r["net_sentiment"]) for r in _rows(store, "v_daily_sentiment")]
+def test_daily_sentiment_counts_current_results_per_day_stage_and_language(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    got = [
+        (
+            r["day"],
+            r["brand"],
+            r["source"],
+            r["channel"],
+            r["language"],
+            r["stage"],
+            r["mentions"],
+            r["positive"],
+            r["neutral"],
+            r["negative"],
+            r["positive_share"],
+            r["neutral_share"],
+            r["negative_share"],
+            r["net_sentiment"],
+        )
+        for r in _rows(store, "v_daily_sentiment")
+    ]
     assert got == [
         (DAY1, "Acme", "appstore", "review", "en", "unlinked", 1, 0, 1, 0, 0.0, 1.0, 0.0, 0.0),
         (DAY1, "Acme", "sample", "social", "th", "exit", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0),
@@ -108,15 +130,23 @@ def test_stage_pain_points_count_mentions_scored_negatives_and_distinct_authors(
 def test_exit_signals_list_current_links_with_a_signal(store: Store, data: dict[str, Mention]) -> None:
     (row,) = _rows(store, "v_exit_signals")
     assert (row["mention_id"], row["stage"], row["exit_signal"], row["label"], row["day"], row["language"]) == (
-        data["m3"].id, "exit", "cancel", "negative", DAY1, "th")
-    assert row["created_at"] == datetime(2026, 11, 2, 22, 0, tzinfo=timezone.utc)
+        data["m3"].id,
+        "exit",
+        "cancel",
+        "negative",
+        DAY1,
+        "th",
+    )
+    assert row["created_at"] == datetime(2026, 11, 2, 22, 0, tzinfo=UTC)
     assert row["text"] == data["m3"].text and row["link_needs_review"] is False
 
 
 def test_content_duplicates_list_text_shared_across_sources_only(store: Store, data: dict[str, Mention]) -> None:
     rows = _rows(store, "v_content_duplicates")
     assert [(r["mention_id"], r["source"], r["mentions"], r["sources"], r["day"]) for r in rows] == [
-        (data["m1"].id, "sample", 2, 2, DAY1), (data["m6"].id, "appstore", 2, 2, DAY2)]
+        (data["m1"].id, "sample", 2, 2, DAY1),
+        (data["m6"].id, "appstore", 2, 2, DAY2),
+    ]
 
 
 def test_mention_sentiment_shows_every_mention_with_its_current_result(store: Store, data: dict[str, Mention]) -> None:
@@ -132,9 +162,13 @@ def test_query_view_filters_by_brand_source_language_stage_and_inclusive_day_ran
     store: Store, data: dict[str, Mention]
 ) -> None:
     assert [r["stage"] for r in _rows(store, "v_daily_sentiment", brand="Acme", language="vi")] == [
-        "delivery", "support", "delivery"]
-    assert [r["day"] for r in _rows(store, "v_daily_sentiment", source="appstore", since="2026-11-03",
-                                    until=DAY2)] == [DAY2]
+        "delivery",
+        "support",
+        "delivery",
+    ]
+    assert [r["day"] for r in _rows(store, "v_daily_sentiment", source="appstore", since="2026-11-03", until=DAY2)] == [
+        DAY2
+    ]
     assert [r["stage"] for r in _rows(store, "v_daily_sentiment", stage="exit")] == ["exit"]
     assert len(store.query_view("v_mention_sentiment", filters={}, limit=3)[1]) == 3
 
@@ -146,7 +180,7 @@ def test_stage_summary_reports_shares_net_sentiment_and_top_pain_points(store: S
         StageSummary("exit", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0, (("price_increase", 1),)),
         StageSummary("support", 1, 0, 0, 1, 0.0, 0.0, 1.0, -1.0, (("slow_response", 1),)),
     ]
-    day2 = datetime(2026, 11, 3, tzinfo=timezone.utc)
+    day2 = datetime(2026, 11, 3, tzinfo=UTC)
     assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Acme", since=day2)] == [("delivery", 1)]
     assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Beta", until=day2)] == [("unlinked", 1)]
 

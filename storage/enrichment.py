@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -21,8 +22,9 @@ _M = mention_table.c
 _TEXT_COLUMNS = (_M.id, _M.text, _M.language, _M.language_hint, _M.channel, _M.source_kind, _M.brand, _M.created_at)
 
 
-def _window(stmt: sa.Select, brand: str | None, since: datetime | None, until: datetime | None,
-            after_id: str | None) -> sa.Select:
+def _window(
+    stmt: sa.Select[Any], brand: str | None, since: datetime | None, until: datetime | None, after_id: str | None
+) -> sa.Select[Any]:
     """Filters shared by the work queues: brand, created_at in [since, until), id > after_id."""
     if brand is not None:
         stmt = stmt.where(_M.brand == brand)
@@ -35,7 +37,7 @@ def _window(stmt: sa.Select, brand: str | None, since: datetime | None, until: d
     return stmt
 
 
-def _texts(conn: sa.Connection, stmt: sa.Select, limit: int) -> list[MentionText]:
+def _texts(conn: sa.Connection, stmt: sa.Select[Any], limit: int) -> list[MentionText]:
     if limit <= 0:
         raise StorageError(f"work-queue limit must be a positive number of mentions, got {limit}")
     return [MentionText(*row) for row in conn.execute(stmt.order_by(_M.id).limit(limit))]
@@ -45,9 +47,18 @@ def without_language(conn: sa.Connection, limit: int) -> list[MentionText]:
     return _texts(conn, sa.select(*_TEXT_COLUMNS).where(_M.language.is_(None)), limit)
 
 
-def without_sentiment(conn: sa.Connection, model: str, revision: str, limit: int, *, brand: str | None,
-                      since: datetime | None, until: datetime | None, languages: Sequence[str] | None,
-                      after_id: str | None) -> list[MentionText]:
+def without_sentiment(
+    conn: sa.Connection,
+    model: str,
+    revision: str,
+    limit: int,
+    *,
+    brand: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    languages: Sequence[str] | None,
+    after_id: str | None,
+) -> list[MentionText]:
     s = sentiment_table.c
     scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision)
     stmt = sa.select(*_TEXT_COLUMNS).where(_M.language.is_not(None), ~scored.exists())
@@ -56,8 +67,16 @@ def without_sentiment(conn: sa.Connection, model: str, revision: str, limit: int
     return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
 
 
-def without_links(conn: sa.Connection, taxonomy_version: str, limit: int, *, brand: str | None,
-                  since: datetime | None, until: datetime | None, after_id: str | None) -> list[MentionText]:
+def without_links(
+    conn: sa.Connection,
+    taxonomy_version: str,
+    limit: int,
+    *,
+    brand: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after_id: str | None,
+) -> list[MentionText]:
     r = link_run_table.c
     linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version)
     stmt = sa.select(*_TEXT_COLUMNS).where(~linked.exists())
@@ -78,27 +97,41 @@ def save_languages(conn: sa.Connection, rows: Sequence[LanguageResult]) -> int:
     """Set each mention's language; returns how many stored mentions were updated."""
     for row in rows:
         if not row.language or len(row.language) > 20 or not row.method:
-            raise StorageError(f"language result for mention {row.mention_id}: language {row.language!r} and method "
-                               f"{row.method!r} must be non-empty (language at most 20 chars; use 'und' if unknown)")
+            raise StorageError(
+                f"language result for mention {row.mention_id}: language {row.language!r} and method "
+                f"{row.method!r} must be non-empty (language at most 20 chars; use 'und' if unknown)"
+            )
         _check_unit(f"language confidence of mention {row.mention_id}", row.confidence)
     if not rows:
         return 0
-    stmt = (mention_table.update().where(_M.id == sa.bindparam("b_id"))
-            .values(language=sa.bindparam("b_language"), language_confidence=sa.bindparam("b_confidence"),
-                    language_method=sa.bindparam("b_method")))
-    params = [{"b_id": r.mention_id, "b_language": r.language, "b_confidence": float(r.confidence),
-               "b_method": r.method} for r in rows]
+    stmt = (
+        mention_table.update()
+        .where(_M.id == sa.bindparam("b_id"))
+        .values(
+            language=sa.bindparam("b_language"),
+            language_confidence=sa.bindparam("b_confidence"),
+            language_method=sa.bindparam("b_method"),
+        )
+    )
+    params = [
+        {"b_id": r.mention_id, "b_language": r.language, "b_confidence": float(r.confidence), "b_method": r.method}
+        for r in rows
+    ]
     return int(conn.execute(stmt, params).rowcount)
 
 
 def _check_sentiment(row: SentimentResult) -> None:
     where = f"sentiment of mention {row.mention_id} by {row.model}"
     if row.label not in SENTIMENT_LABELS:
-        raise StorageError(f"{where}: label {row.label!r} is not one of {', '.join(SENTIMENT_LABELS)}; "
-                           "map the model's labels before saving")
+        raise StorageError(
+            f"{where}: label {row.label!r} is not one of {', '.join(SENTIMENT_LABELS)}; "
+            "map the model's labels before saving"
+        )
     if not row.model or not row.revision or not row.backend:
-        raise StorageError(f"{where}: model, revision and backend must be non-empty (revision "
-                           f"{row.revision!r}); record the resolved model revision")
+        raise StorageError(
+            f"{where}: model, revision and backend must be non-empty (revision "
+            f"{row.revision!r}); record the resolved model revision"
+        )
     for name in ("p_negative", "p_neutral", "p_positive", "confidence"):
         _check_unit(f"{where}: {name}", getattr(row, name))
     total = row.p_negative + row.p_neutral + row.p_positive
@@ -119,17 +152,40 @@ def save_sentiments(conn: sa.Connection, rows: Sequence[SentimentResult]) -> int
     if not latest:
         return 0
     values = [
-        {"mention_id": r.mention_id, "model": r.model, "revision": r.revision, "backend": r.backend,
-         "label": r.label, "p_negative": float(r.p_negative), "p_neutral": float(r.p_neutral),
-         "p_positive": float(r.p_positive), "confidence": float(r.confidence), "needs_review": bool(r.needs_review),
-         "is_current": current[r.mention_id] == key, "classified_at": r.classified_at}
+        {
+            "mention_id": r.mention_id,
+            "model": r.model,
+            "revision": r.revision,
+            "backend": r.backend,
+            "label": r.label,
+            "p_negative": float(r.p_negative),
+            "p_neutral": float(r.p_neutral),
+            "p_positive": float(r.p_positive),
+            "confidence": float(r.confidence),
+            "needs_review": bool(r.needs_review),
+            "is_current": current[r.mention_id] == key,
+            "classified_at": r.classified_at,
+        }
         for key, r in latest.items()
     ]
     stmt = dialect_insert(conn, sentiment_table)
-    fields = ("backend", "label", "p_negative", "p_neutral", "p_positive", "confidence", "needs_review",
-              "is_current", "classified_at")
-    conn.execute(stmt.on_conflict_do_update(index_elements=["mention_id", "model", "revision"],
-                                            set_={f: stmt.excluded[f] for f in fields}), values)
+    fields = (
+        "backend",
+        "label",
+        "p_negative",
+        "p_neutral",
+        "p_positive",
+        "confidence",
+        "needs_review",
+        "is_current",
+        "classified_at",
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["mention_id", "model", "revision"], set_={f: stmt.excluded[f] for f in fields}
+        ),
+        values,
+    )
     return len(values)
 
 
@@ -140,8 +196,9 @@ def _check_link(mention_id: str, link: JourneyLinkRow) -> None:
     _check_unit(f"{where} to stage {link.stage}: confidence", link.confidence)
 
 
-def save_links(conn: sa.Connection, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]],
-               now: datetime) -> int:
+def save_links(
+    conn: sa.Connection, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]], now: datetime
+) -> int:
     """Replace these mentions' links for the version, mark them linked (current run); returns links written."""
     if not taxonomy_version:
         raise StorageError("taxonomy_version must be non-empty (use the taxonomy file's version string)")
@@ -152,22 +209,35 @@ def save_links(conn: sa.Connection, taxonomy_version: str, links_by_mention: Map
     ids = list(links_by_mention)
     for part in chunks(ids):
         conn.execute(link_table.delete().where(lc.taxonomy_version == taxonomy_version, lc.mention_id.in_(part)))
-        conn.execute(link_run_table.update()
-                     .where(r.mention_id.in_(part), r.taxonomy_version != taxonomy_version, r.is_current)
-                     .values(is_current=False))
+        conn.execute(
+            link_run_table.update()
+            .where(r.mention_id.in_(part), r.taxonomy_version != taxonomy_version, r.is_current)
+            .values(is_current=False)
+        )
     if not ids:
         return 0
     stmt = dialect_insert(conn, link_run_table)
     conn.execute(
-        stmt.on_conflict_do_update(index_elements=["mention_id", "taxonomy_version"],
-                                   set_={"linked_at": stmt.excluded.linked_at, "is_current": True}),
+        stmt.on_conflict_do_update(
+            index_elements=["mention_id", "taxonomy_version"],
+            set_={"linked_at": stmt.excluded.linked_at, "is_current": True},
+        ),
         [{"mention_id": m, "taxonomy_version": taxonomy_version, "linked_at": now, "is_current": True} for m in ids],
     )
     values = [
-        {"mention_id": m, "taxonomy_version": taxonomy_version, "stage": link.stage, "touchpoint": link.touchpoint,
-         "pain_point": link.pain_point, "exit_signal": link.exit_signal, "method": link.method,
-         "confidence": float(link.confidence), "needs_review": bool(link.needs_review)}
-        for m, links in links_by_mention.items() for link in links
+        {
+            "mention_id": m,
+            "taxonomy_version": taxonomy_version,
+            "stage": link.stage,
+            "touchpoint": link.touchpoint,
+            "pain_point": link.pain_point,
+            "exit_signal": link.exit_signal,
+            "method": link.method,
+            "confidence": float(link.confidence),
+            "needs_review": bool(link.needs_review),
+        }
+        for m, links in links_by_mention.items()
+        for link in links
     ]
     if values:
         conn.execute(link_table.insert(), values)
