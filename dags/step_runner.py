@@ -1,8 +1,8 @@
-"""Runs one pipeline step for an Airflow task: settings, store, step, report (imports no airflow).
+"""Runs one pipeline step for an Airflow task: secrets, settings, store, step, report.
 
 Invariant: a task gets back only the step's small report of counts (never mention data), and
-each call opens and closes its own store, so no connection outlives the task. The pipeline is
-imported lazily so parsing a DAG file loads neither the storage layer nor model code.
+each call opens and closes its own store, so no connection outlives the task. The pipeline (and
+Airflow's connection API) are imported lazily: parsing a DAG file loads neither storage nor model code.
 """
 
 from __future__ import annotations
