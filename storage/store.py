@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -44,6 +44,16 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+def _postgres_session(dbapi_connection: Any, _record: object) -> None:
+    # psycopg prepares statements after 5 runs; PostgreSQL may then keep a generic plan made while the
+    # table was small (a sequential scan for ``id IN (...)``), and ingest batches went from 0.13 s to 2.6 s by 50k rows.
+    # Custom plans keep the prepared-statement savings and plan with the current statistics.
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_connection.autocommit = autocommit
+
+
 def create_engine(url: str) -> sa.Engine:
     """Engine for a SQLAlchemy URL; ``postgresql://`` means psycopg 3, a SQLite file's folder is created."""
     try:
@@ -54,7 +64,9 @@ def create_engine(url: str) -> sa.Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+        sa.event.listen(engine, "connect", _postgres_session)
+        return engine
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
