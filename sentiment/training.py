@@ -71,13 +71,13 @@ def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
                          for s in splits for f in s.files))
     extra: dict[str, object] = {
         "encoder_revision": revision, "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "training": {"c": c, "seed": seed, "max_tokens": max_tokens, "train_rows": int(len(y_train)),
+        "training": {"c": c, "seed": seed, "max_tokens": max_tokens, "train_rows": len(y_train),
                      "files": list(files)},
         "validation_macro_f1": {k: round(v, 4) for k, v in scores.items()},
     }
     final = Head(weight=head.weight, bias=head.bias, encoder=head.encoder, prefix=PREFIX, extra=extra)
     save_head(Path(out_dir), final)
-    report = TrainingReport(Path(out_dir), c, scores, int(len(y_train)), files)
+    report = TrainingReport(Path(out_dir), c, scores, len(y_train), files)
     counts = {s.language: len(s.labels) for s in train}
     write_model_card(Path(out_dir) / "MODEL_CARD.md", report, revision, counts, max_tokens, seed)
     return report
@@ -120,7 +120,7 @@ def _embed_with_progress(encoder: object, texts: list[str], what: str) -> np.nda
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> Head:
     """Standardised multinomial logistic regression, folded back into one linear layer over raw embeddings."""
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0).clip(min=1e-6)
@@ -135,6 +135,26 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float, seed: int) -> Head:
 
 
 def _macro_f1(truth: tuple[int, ...] | np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # type: ignore[import-untyped]
 
     return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m sentiment.training --data DIR --out DIR [--cache DIR] [--seed N]``: rebuild the head."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train the journeypulse sentiment head.")
+    parser.add_argument("--data", type=Path, required=True, help="folder holding umsab/ and wisesight/")
+    parser.add_argument("--out", type=Path, required=True, help="head folder to write")
+    parser.add_argument("--cache", type=Path, required=True, help="cache dir (encoder and embeddings)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    report = train_head(args.data, args.out, args.cache, args.seed)
+    print(f"wrote {report.out_dir}: C={report.c}, validation macro-F1 "
+          + ", ".join(f"{k} {v:.3f}" for k, v in sorted(report.val_macro_f1.items())))
+
+
+if __name__ == "__main__":
+    main()
