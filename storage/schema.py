@@ -6,7 +6,7 @@ UTC day everywhere) and come back timezone-aware. JSON is JSONB on PostgreSQL, J
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -196,9 +196,35 @@ class DbQuarantine(Base):
     __table_args__ = (sa.Index("ix_quarantine_source_quarantined_at", "source", "quarantined_at"),)
 
 
+class DbDailySentimentSummary(Base):
+    """A stored copy of ``v_daily_sentiment`` for dashboards, rewritten by ``Store.refresh_summaries``."""
+
+    __tablename__ = "summary_daily_sentiment"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(sa.Date)
+    brand: Mapped[str | None] = mapped_column(sa.String(200))
+    source: Mapped[str] = mapped_column(sa.String(200))
+    channel: Mapped[str | None] = mapped_column(sa.String(100))
+    language: Mapped[str | None] = mapped_column(sa.String(20))
+    stage: Mapped[str] = mapped_column(sa.String(100))
+    mentions: Mapped[int] = mapped_column(sa.Integer)
+    positive: Mapped[int] = mapped_column(sa.Integer)
+    neutral: Mapped[int] = mapped_column(sa.Integer)
+    negative: Mapped[int] = mapped_column(sa.Integer)
+    positive_share: Mapped[float] = mapped_column(sa.Float)
+    neutral_share: Mapped[float] = mapped_column(sa.Float)
+    negative_share: Mapped[float] = mapped_column(sa.Float)
+    net_sentiment: Mapped[float] = mapped_column(sa.Float)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_summary_daily_sentiment_brand_day", "brand", "day"),)
+
+
 mention_table = Base.metadata.tables["mention"]
 cursor_table = Base.metadata.tables["source_cursor"]
 sentiment_table = Base.metadata.tables["sentiment"]
 link_run_table = Base.metadata.tables["journey_link_run"]
 link_table = Base.metadata.tables["journey_link"]
 quarantine_table = Base.metadata.tables["quarantine"]
+summary_daily_table = Base.metadata.tables["summary_daily_sentiment"]

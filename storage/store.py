@@ -252,6 +252,11 @@ class Store:
         with self._transaction("summarising stages") as conn:
             return views.stage_summary(conn, brand=brand, since=since, until=until)
 
+    def refresh_summaries(self) -> int:
+        """Rewrite the stored ``summary_daily_sentiment`` table from the live view; returns rows written."""
+        with self._transaction("refreshing summary_daily_sentiment") as conn:
+            return views.refresh_summaries(conn, _now())
+
     def counts(self) -> dict[str, int]:
         with self._transaction("counting rows") as conn:
             return views.counts(conn)

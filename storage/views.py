@@ -15,7 +15,14 @@ from sqlalchemy.types import TypeEngine
 
 from journeypulse.errors import StorageError
 from storage.records import StageSummary
-from storage.schema import UTCDateTime, link_run_table, mention_table, quarantine_table, sentiment_table
+from storage.schema import (
+    UTCDateTime,
+    link_run_table,
+    mention_table,
+    quarantine_table,
+    sentiment_table,
+    summary_daily_table,
+)
 
 _STR, _INT, _FLOAT, _BOOL, _DAY, _TS = sa.String(), sa.Integer(), sa.Float(), sa.Boolean(), sa.Date(), UTCDateTime()
 
@@ -118,6 +125,24 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "day": _DAY,
         "url": _STR,
     },
+    "summary_daily_sentiment": {  # a table: the stored copy of v_daily_sentiment (see refresh_summaries)
+        "id": _INT,
+        "day": _DAY,
+        "brand": _STR,
+        "source": _STR,
+        "channel": _STR,
+        "language": _STR,
+        "stage": _STR,
+        "mentions": _INT,
+        "positive": _INT,
+        "neutral": _INT,
+        "negative": _INT,
+        "positive_share": _FLOAT,
+        "neutral_share": _FLOAT,
+        "negative_share": _FLOAT,
+        "net_sentiment": _FLOAT,
+        "refreshed_at": _TS,
+    },
 }
 
 _ORDER: dict[str, tuple[str, ...]] = {
@@ -127,6 +152,7 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "v_stage_pain_points": ("brand", "stage", "mentions", "pain_point"),
     "v_exit_signals": ("created_at", "mention_id", "stage", "exit_signal"),
     "v_content_duplicates": ("content_hash", "created_at", "mention_id"),
+    "summary_daily_sentiment": ("day", "brand", "source", "channel", "language", "stage"),
 }
 _DESCENDING = {("v_stage_pain_points", "mentions")}
 
@@ -236,6 +262,16 @@ def stage_summary(
             )
         )
     return sorted(out, key=lambda s: (-s.mentions, s.stage))
+
+
+def refresh_summaries(conn: sa.Connection, now: datetime) -> int:
+    """Rewrite ``summary_daily_sentiment`` from ``v_daily_sentiment``; returns the rows written."""
+    daily = view("v_daily_sentiment")
+    columns = list(VIEW_COLUMNS["v_daily_sentiment"])
+    conn.execute(summary_daily_table.delete())
+    source = sa.select(*(daily.c[c] for c in columns), sa.literal(now, UTCDateTime()).label("refreshed_at"))
+    conn.execute(summary_daily_table.insert().from_select([*columns, "refreshed_at"], source))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(summary_daily_table)).scalar_one())
 
 
 def counts(conn: sa.Connection) -> dict[str, int]:

@@ -185,6 +185,18 @@ def test_stage_summary_reports_shares_net_sentiment_and_top_pain_points(store: S
     assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Beta", until=day2)] == [("unlinked", 1)]
 
 
+def test_refreshing_summaries_rewrites_the_stored_copy_of_daily_sentiment(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    assert store.refresh_summaries() == 6
+    store.save_sentiments([_score(data["m5"].id, "neutral")])  # m5 (vi, delivery, day 1) is now scored
+    assert store.refresh_summaries() == 6  # rewritten, not appended
+    live = _rows(store, "v_daily_sentiment")
+    stored = _rows(store, "summary_daily_sentiment")
+    assert [{k: v for k, v in r.items() if k not in ("id", "refreshed_at")} for r in stored] == live
+    assert live[2]["mentions"] == 3 and stored[0]["refreshed_at"].tzinfo is not None
+
+
 def test_counts_report_each_stage_of_processing(store: Store, data: dict[str, Mention]) -> None:
     assert store.counts() == {"mentions": 8, "quarantined": 0, "with_language": 7, "with_sentiment": 6, "linked": 6}
 
