@@ -115,3 +115,26 @@ class QuarantineEntry:
     payload_bytes: int
     payload_truncated: bool
     quarantined_at: datetime
+
+
+@dataclass(frozen=True)
+class LinkedMention:
+    """One current journey link of a mention, with the mention and its current sentiment (None: not scored)."""
+
+    mention_id: str
+    brand: str | None
+    source: str
+    channel: str | None
+    language: str | None
+    author: str | None
+    text: str
+    created_at: datetime
+    stage: str
+    touchpoint: str | None
+    pain_point: str | None
+    exit_signal: str | None
+    link_confidence: float
+    link_needs_review: bool
+    label: str | None
+    sentiment_confidence: float | None
+    sentiment_needs_review: bool | None

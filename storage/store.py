@@ -23,6 +23,7 @@ from storage import migrate as migrations
 from storage.records import (
     JourneyLinkRow,
     LanguageResult,
+    LinkedMention,
     MentionText,
     QuarantineEntry,
     SentimentResult,
@@ -251,6 +252,23 @@ class Store:
     ) -> list[StageSummary]:
         with self._transaction("summarising stages") as conn:
             return views.stage_summary(conn, brand=brand, since=since, until=until)
+
+    def linked_mentions(
+        self,
+        *,
+        brand: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        after_id: str | None = None,
+    ) -> list[LinkedMention]:
+        """Current journey links with mention text, author pseudonym and sentiment (for CX maps and coaching).
+
+        Mentions created in [since, until), ordered by id; ``limit`` counts mentions (all their links are
+        returned), ``after_id`` pages on. Mentions without links are not listed (see ``stage_summary``).
+        """
+        with self._transaction("reading linked mentions") as conn:
+            return views.linked_mentions(conn, brand=brand, since=since, until=until, limit=limit, after_id=after_id)
 
     def refresh_summaries(self) -> int:
         """Rewrite the stored ``summary_daily_sentiment`` table from the live view; returns rows written."""

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
 from journeypulse.errors import StorageError
-from storage.records import StageSummary
+from storage.records import LinkedMention, StageSummary
 from storage.schema import (
     UTCDateTime,
     link_run_table,
@@ -262,6 +262,58 @@ def stage_summary(
             )
         )
     return sorted(out, key=lambda s: (-s.mentions, s.stage))
+
+
+def linked_mentions(
+    conn: sa.Connection,
+    *,
+    brand: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    after_id: str | None,
+) -> list[LinkedMention]:
+    """Current links of mentions created in [since, until), ordered by mention id; ``limit`` counts mentions."""
+    ms, links = view("v_mention_sentiment"), view("v_current_journey_link")
+    ids = sa.select(links.c.mention_id).distinct().join(ms, ms.c.mention_id == links.c.mention_id)
+    if brand is not None:
+        ids = ids.where(ms.c.brand == brand)
+    if since is not None:
+        ids = ids.where(ms.c.created_at >= since)
+    if until is not None:
+        ids = ids.where(ms.c.created_at < until)
+    if after_id is not None:
+        ids = ids.where(links.c.mention_id > after_id)
+    if limit is not None:
+        if limit <= 0:
+            raise StorageError(f"limit must be a positive number of mentions or None, got {limit}")
+        ids = ids.order_by(links.c.mention_id).limit(limit)
+    page = ids.subquery("page")
+    stmt = (
+        sa.select(
+            ms.c.mention_id,
+            ms.c.brand,
+            ms.c.source,
+            ms.c.channel,
+            ms.c.language,
+            ms.c.author,
+            ms.c.text,
+            ms.c.created_at,
+            links.c.stage,
+            links.c.touchpoint,
+            links.c.pain_point,
+            links.c.exit_signal,
+            links.c.confidence.label("link_confidence"),
+            links.c.needs_review.label("link_needs_review"),
+            ms.c.label,
+            ms.c.confidence.label("sentiment_confidence"),
+            ms.c.needs_review.label("sentiment_needs_review"),
+        )
+        .select_from(page.join(links, links.c.mention_id == page.c.mention_id))
+        .join(ms, ms.c.mention_id == page.c.mention_id)
+        .order_by(ms.c.mention_id, links.c.stage, links.c.pain_point, links.c.exit_signal, links.c.touchpoint)
+    )
+    return [LinkedMention(**row) for row in conn.execute(stmt).mappings()]
 
 
 def refresh_summaries(conn: sa.Connection, now: datetime) -> int:

@@ -185,6 +185,25 @@ def test_stage_summary_reports_shares_net_sentiment_and_top_pain_points(store: S
     assert [(s.stage, s.mentions) for s in store.stage_summary(brand="Beta", until=day2)] == [("unlinked", 1)]
 
 
+def test_linked_mentions_return_current_links_with_sentiment_paged_by_mention(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    rows = store.linked_mentions(brand="Acme")
+    by_mention = {key: [r for r in rows if r.mention_id == data[key].id] for key in data}
+    assert {k: len(v) for k, v in by_mention.items() if v} == {"m1": 2, "m2": 1, "m3": 1, "m5": 1, "m6": 1}
+    assert [(r.stage, r.pain_point, r.label) for r in by_mention["m1"]] == [
+        ("delivery", "late_delivery", "negative"),
+        ("support", "slow_response", "negative"),
+    ]
+    assert by_mention["m5"][0].label is None and by_mention["m3"][0].exit_signal == "cancel"
+    assert by_mention["m1"][0].author == "p_1" and by_mention["m1"][0].created_at.tzinfo is not None
+    first = store.linked_mentions(brand="Acme", limit=2)
+    rest = store.linked_mentions(brand="Acme", after_id=first[-1].mention_id)
+    assert len({r.mention_id for r in first}) == 2 and first + rest == rows
+    day2 = datetime(2026, 11, 3, tzinfo=UTC)
+    assert [r.mention_id for r in store.linked_mentions(since=day2)] == [data["m6"].id]
+
+
 def test_refreshing_summaries_rewrites_the_stored_copy_of_daily_sentiment(
     store: Store, data: dict[str, Mention]
 ) -> None:
