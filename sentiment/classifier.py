@@ -18,6 +18,7 @@ from journeypulse.config import DEFAULT_MODEL, ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.encoder_build import ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head
+from sentiment.onnx_backend import export_dir
 from sentiment.scores import Score, SentimentModel, label_order, make_score
 
 if TYPE_CHECKING:
@@ -40,30 +41,28 @@ def load_sentiment_model(config: ModelConfig, cache_dir: Path) -> SentimentModel
     - a folder with ``config.json``: any 3-label transformers sequence-classification model;
     - anything else shaped like ``org/name``: a Hugging Face id, read from the local HF cache only.
     """
-    if config.backend != "torch":
-        raise ScoringError(f"model.backend {config.backend!r} is not available in this version; set "
-                           "model.backend: torch")
     name = config.name
     path = Path(name).expanduser()
     if name == DEFAULT_MODEL or path.is_dir():
         model = _load_folder(DEFAULT_HEAD_DIR if name == DEFAULT_MODEL else path, config, Path(cache_dir))
-        if config.revision is not None and config.revision != model.revision:
+        if config.revision is not None and config.revision != model.base_revision:
             raise ScoringError(f"model {name}: model.revision pins {config.revision!r} but the model on disk is "
-                               f"{model.revision!r}; update model.revision or restore that model")
+                               f"{model.base_revision!r}; update model.revision or restore that model")
         return model
     if path.is_absolute() or name.startswith((".", "~")) or not _HUB_ID.match(name):
         raise ScoringError(f"model folder {path} does not exist; fix model.name or build the folder")
     snapshot = _hub_snapshot(name, config.revision)
     if is_head_folder(snapshot):
         return EncoderHeadModel.from_folder(snapshot, config, Path(cache_dir), name=name)
-    return SequenceClassificationModel.load(snapshot, config, name=name, revision=snapshot.name)
+    return SequenceClassificationModel.load(snapshot, config, Path(cache_dir), name=name, revision=snapshot.name)
 
 
-def _load_folder(path: Path, config: ModelConfig, cache_dir: Path) -> SentimentModel:
+def _load_folder(path: Path, config: ModelConfig, cache_dir: Path) -> EncoderHeadModel | SequenceClassificationModel:
     if is_head_folder(path):
         return EncoderHeadModel.from_folder(path, config, cache_dir, name=config.name)
     if (path / "config.json").is_file():
-        return SequenceClassificationModel.load(path, config, name=config.name, revision=_folder_revision(path))
+        return SequenceClassificationModel.load(path, config, cache_dir, name=config.name,
+                                                revision=_folder_revision(path))
     raise ScoringError(f"model folder {path} has neither head.json (encoder + head) nor config.json "
                        "(transformers model); point model.name at a model folder")
 
@@ -84,11 +83,11 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> Path:
 class EncoderHeadModel:
     """A transformers encoder (mean-pooled, L2-normalised) followed by the project's linear head."""
 
-    backend = "torch"
-
-    def __init__(self, name: str, revision: str, encoder: TextEncoder, head: Head, review_threshold: float) -> None:
+    def __init__(self, name: str, revision: str, encoder: TextEncoder, head: Head, review_threshold: float,
+                 backend: str = "torch") -> None:
         self._name = name
-        self._revision = revision
+        self.base_revision = revision
+        self._backend = backend
         self.encoder = encoder
         self.head = head
         self.review_threshold = review_threshold
@@ -114,14 +113,15 @@ class EncoderHeadModel:
         if trained_on is not None and trained_on != encoder_revision:
             raise ScoringError(f"head {folder} was trained on encoder {trained_on} but the encoder is "
                                f"{encoder_revision}; retrain the head or rebuild the encoder")
+        revision = f"head-{head_digest(folder)}+{encoder_revision}"
         encoder = TextEncoder(encoder_folder, max_tokens=config.max_tokens, batch_size=config.batch_size,
-                              prefix=head.prefix)
+                              prefix=head.prefix, backend=config.backend,
+                              onnx_dir=export_dir(cache_dir, encoder_revision))
         if encoder.dim != head.weight.shape[1]:
             raise ScoringError(f"head {folder} expects {head.weight.shape[1]}-dim embeddings but encoder "
                                f"{encoder_folder} gives {encoder.dim}")
-        revision = f"head-{head_digest(folder)}+{encoder_revision}"
-        log.info("loaded sentiment model %s revision %s", name, revision)
-        return cls(name, revision, encoder, head, config.review_threshold)
+        log.info("loaded sentiment model %s revision %s backend %s", name, revision, config.backend)
+        return cls(name, revision, encoder, head, config.review_threshold, config.backend)
 
     @property
     def name(self) -> str:
@@ -129,7 +129,12 @@ class EncoderHeadModel:
 
     @property
     def revision(self) -> str:
-        return self._revision
+        """The model's revision; results of the int8 ONNX backend are marked so they stay distinguishable."""
+        return self.base_revision if self._backend == "torch" else f"{self.base_revision}+{self._backend}"
+
+    @property
+    def backend(self) -> str:
+        return self._backend
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         items = _checked(texts, self._name)
@@ -143,22 +148,24 @@ class EncoderHeadModel:
 class SequenceClassificationModel:
     """Any 3-label AutoModelForSequenceClassification, labels mapped onto negative/neutral/positive."""
 
-    backend = "torch"
-
-    def __init__(self, name: str, revision: str, runner: SequenceClassifierRunner, review_threshold: float) -> None:
+    def __init__(self, name: str, revision: str, runner: SequenceClassifierRunner, review_threshold: float,
+                 backend: str = "torch") -> None:
         self._name = name
-        self._revision = revision
+        self.base_revision = revision
+        self._backend = backend
         self.runner = runner
         self.review_threshold = review_threshold
 
     @classmethod
-    def load(cls, source: Path, config: ModelConfig, *, name: str, revision: str) -> SequenceClassificationModel:
+    def load(cls, source: Path, config: ModelConfig, cache_dir: Path, *, name: str,
+             revision: str) -> SequenceClassificationModel:
         from sentiment.torch_backend import SequenceClassifierRunner
 
         runner = SequenceClassifierRunner(source, max_tokens=config.max_tokens, batch_size=config.batch_size,
-                                          order=lambda id2label: label_order(id2label, name))
-        log.info("loaded sentiment model %s revision %s", name, revision)
-        return cls(name, revision, runner, config.review_threshold)
+                                          order=lambda id2label: label_order(id2label, name),
+                                          backend=config.backend, onnx_dir=export_dir(cache_dir, revision))
+        log.info("loaded sentiment model %s revision %s backend %s", name, revision, config.backend)
+        return cls(name, revision, runner, config.review_threshold, config.backend)
 
     @property
     def name(self) -> str:
@@ -166,7 +173,12 @@ class SequenceClassificationModel:
 
     @property
     def revision(self) -> str:
-        return self._revision
+        """The model's revision; results of the int8 ONNX backend are marked so they stay distinguishable."""
+        return self.base_revision if self._backend == "torch" else f"{self.base_revision}+{self._backend}"
+
+    @property
+    def backend(self) -> str:
+        return self._backend
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         items = _checked(texts, self._name)

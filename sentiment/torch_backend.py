@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedTokenizerBase,
+)
 
 from journeypulse.errors import ScoringError
 from sentiment.windows import Window, Windower, batched, combine, model_limit, pad_id
@@ -51,33 +58,80 @@ def mean_pool(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> 
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-class TextEncoder:
-    """A transformers encoder (AutoModel) producing L2-normalised mean-pooled embeddings."""
+class _PooledEncoder(torch.nn.Module):
+    """Export wrapper: (input_ids, attention_mask) -> L2-normalised mean-pooled embedding."""
 
-    def __init__(self, folder: Path, *, max_tokens: int, batch_size: int, prefix: str) -> None:
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return mean_pool(self.model, ids, mask)
+
+
+class _Softmax(torch.nn.Module):
+    """Export wrapper: (input_ids, attention_mask) -> class probabilities in the model's own order."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+
+
+def _load(loader: Callable[[], torch.nn.Module], what: str) -> torch.nn.Module:
+    try:
+        return loader().eval()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScoringError(f"{what}: could not load it offline with transformers ({exc}); download it first, "
+                           "rebuild it, or point model.name at a local model folder") from exc
+
+
+class TextEncoder:
+    """A transformers encoder (AutoModel) producing L2-normalised mean-pooled embeddings.
+
+    ``backend="onnx-int8"`` runs an int8 ONNX export of the same model (made once under ``onnx_dir``).
+    """
+
+    def __init__(self, folder: Path, *, max_tokens: int, batch_size: int, prefix: str, backend: str = "torch",
+                 onnx_dir: Path | None = None) -> None:
         configure_threads()
         self.folder = folder
         self.tokenizer = load_tokenizer(folder)
-        try:
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ScoringError(f"encoder {folder}: could not load it with AutoModel ({exc}); rebuild or replace "
-                               "the folder") from exc
-        self.model.eval()
-        self.windower = Windower(self.tokenizer, max_tokens, prefix, model_limit(self.model.config))
+        self.config = _load_config(folder)
+        self.model: torch.nn.Module | None = None
+        self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+        if backend == "onnx-int8":
+            from sentiment.onnx_backend import OnnxRunner, ensure_int8_export
+
+            if onnx_dir is None:
+                raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
+            path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")), onnx_dir / "encoder-int8.onnx")
+            self._forward = OnnxRunner(path, torch.get_num_threads())
+        else:
+            self.model = self._torch_model(None)
+            self._forward = self._pool
+        self.windower = Windower(self.tokenizer, max_tokens, prefix, model_limit(self.config))
         self.batch_size = batch_size
+
+    def _torch_model(self, attention: str | None) -> torch.nn.Module:
+        extra = {"attn_implementation": attention} if attention else {}
+        return _load(lambda: AutoModel.from_pretrained(self.folder, local_files_only=True, add_pooling_layer=False,
+                                                       **extra), f"encoder {self.folder}")
 
     @property
     def dim(self) -> int:
-        return int(self.model.config.hidden_size)
+        return int(self.config.hidden_size)
 
     def _pool(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        assert self.model is not None
         with torch.inference_mode():
             return mean_pool(self.model, torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
     def embed_windows(self, texts: Sequence[str]) -> tuple[list[Window], np.ndarray]:
         windows = self.windower.windows(texts)
-        return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), self._pool)
+        return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised embedding per text (long texts: normalised token-weighted mean of windows)."""
@@ -96,28 +150,50 @@ class SequenceClassifierRunner:
     """Any AutoModelForSequenceClassification with 3 labels; returns per-text (neg, neu, pos) probabilities."""
 
     def __init__(self, source: Path, *, max_tokens: int, batch_size: int,
-                 order: Callable[[dict[int, str]], list[int]]) -> None:
+                 order: Callable[[dict[int, str]], list[int]], backend: str = "torch",
+                 onnx_dir: Path | None = None) -> None:
         configure_threads()
+        self.source = source
         self.tokenizer = load_tokenizer(source)
-        try:
-            self.model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=True)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ScoringError(f"model {source}: could not load it offline with "
-                               f"AutoModelForSequenceClassification ({exc}); download it first or point "
-                               "model.name at a local folder") from exc
-        self.model.eval()
-        self.order = order({int(k): str(v) for k, v in self.model.config.id2label.items()})
-        self.windower = Windower(self.tokenizer, max_tokens, "", model_limit(self.model.config))
+        self.config = _load_config(source)
+        self.order = order({int(k): str(v) for k, v in self.config.id2label.items()})
+        self.model: torch.nn.Module | None = None
+        self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
+        if backend == "onnx-int8":
+            from sentiment.onnx_backend import OnnxRunner, ensure_int8_export
+
+            if onnx_dir is None:
+                raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
+            path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")), onnx_dir / "classifier-int8.onnx")
+            self._forward = OnnxRunner(path, torch.get_num_threads())
+        else:
+            self.model = self._torch_model(None)
+            self._forward = self._softmax
+        self.windower = Windower(self.tokenizer, max_tokens, "", model_limit(self.config))
         self.batch_size = batch_size
 
-    def _probs(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _torch_model(self, attention: str | None) -> torch.nn.Module:
+        extra = {"attn_implementation": attention} if attention else {}
+        return _load(lambda: AutoModelForSequenceClassification.from_pretrained(self.source, local_files_only=True,
+                                                                                **extra), f"model {self.source}")
+
+    def _softmax(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        assert self.model is not None
         with torch.inference_mode():
             logits = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits
-            return torch.softmax(logits.float(), dim=-1)[:, self.order].numpy()
+            return torch.softmax(logits.float(), dim=-1).numpy()
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 3), dtype=np.float64)
         windows = self.windower.windows(texts)
-        rows = batched(windows, self.batch_size, pad_id(self.tokenizer), self._probs)
-        return combine(windows, rows, len(texts))
+        rows = batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward)
+        return combine(windows, rows[:, self.order], len(texts))
+
+
+def _load_config(folder: Path) -> PretrainedConfig:
+    try:
+        return AutoConfig.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ScoringError(f"model {folder}: its config.json is missing or invalid ({exc}); fix or rebuild the "
+                           "folder") from exc

@@ -129,11 +129,6 @@ def test_a_head_whose_encoder_folder_is_missing_raises_a_scoring_error(tiny_head
         _load(folder, tmp_path)
 
 
-def test_the_onnx_backend_is_refused_with_the_fix(tiny_classifier: Path, tmp_path: Path) -> None:
-    with pytest.raises(ScoringError, match="backend 'onnx-int8' is not available.*backend: torch"):
-        _load(tiny_classifier, tmp_path, backend="onnx-int8")
-
-
 def test_a_pinned_revision_that_differs_from_the_folder_is_refused(tiny_classifier: Path, tmp_path: Path) -> None:
     with pytest.raises(ScoringError, match="model.revision pins 'sha256:0000' but the model on disk is 'sha256:"):
         _load(tiny_classifier, tmp_path, revision="sha256:0000")

@@ -1,0 +1,35 @@
+"""The int8 ONNX Runtime backend on tiny real models: same answers as torch, export made once and cached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeypulse.config import ModelConfig
+from sentiment import load_sentiment_model
+
+TEXTS = ["great service, thanks!", "Giao hàng quá chậm " * 20, "", "สินค้าดีมาก ส่งเร็ว", "الخدمة سيئة"]
+
+
+@pytest.mark.parametrize("fixture", ["tiny_classifier", "tiny_head_model"])
+def test_the_onnx_int8_backend_agrees_with_torch_and_marks_its_revision(
+        fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    folder: Path = request.getfixturevalue(fixture)
+    torch_model = load_sentiment_model(ModelConfig(name=str(folder), max_tokens=32), tmp_path)
+    onnx_model = load_sentiment_model(ModelConfig(name=str(folder), max_tokens=32, backend="onnx-int8"), tmp_path)
+    assert onnx_model.backend == "onnx-int8"
+    assert onnx_model.revision == f"{torch_model.revision}+onnx-int8"
+    for expected, got in zip(torch_model.score(TEXTS), onnx_model.score(TEXTS), strict=True):
+        assert got.probabilities == pytest.approx(expected.probabilities, abs=0.03)
+
+
+def test_the_onnx_export_is_made_once_and_reused(tiny_classifier: Path, tmp_path: Path) -> None:
+    config = ModelConfig(name=str(tiny_classifier), backend="onnx-int8")
+    load_sentiment_model(config, tmp_path)
+    (export,) = (tmp_path / "onnx").glob("*/classifier-int8.onnx")
+    first = export.stat().st_mtime_ns
+    model = load_sentiment_model(config, tmp_path)
+    assert export.stat().st_mtime_ns == first
+    assert len(model.score(["ok", "fine"])) == 2
+    assert not list((tmp_path / "onnx").glob("*/.export-*"))
