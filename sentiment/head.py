@@ -52,8 +52,9 @@ def save_head(folder: Path, head: Head) -> Path:
         raise ScoringError(f"head weight shape {head.weight.shape} / bias {head.bias.shape} must have "
                            f"{len(LABELS)} rows, one per label")
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({"weight": head.weight.astype(np.float32), "bias": head.bias.astype(np.float32)},
-              str(folder / HEAD_WEIGHTS))
+    # safetensors writes the raw buffer: a Fortran-ordered array (sklearn's coef_) must be made C-ordered.
+    save_file({"weight": np.ascontiguousarray(head.weight, dtype=np.float32),
+               "bias": np.ascontiguousarray(head.bias, dtype=np.float32)}, str(folder / HEAD_WEIGHTS))
     meta = {"format": HEAD_FORMAT, "labels": list(LABELS), "encoder": head.encoder, "prefix": head.prefix,
             "pooling": "mean", "normalize": True, "dim": int(head.weight.shape[1]), **head.extra}
     (folder / HEAD_JSON).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -156,7 +156,7 @@ class SequenceClassifierRunner:
         self.source = source
         self.tokenizer = load_tokenizer(source)
         self.config = _load_config(source)
-        self.order = order({int(k): str(v) for k, v in self.config.id2label.items()})
+        self.order = order({int(k): str(v) for k, v in (self.config.id2label or {}).items()})
         self.model: torch.nn.Module | None = None
         self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if backend == "onnx-int8":
