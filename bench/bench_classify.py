@@ -1,6 +1,7 @@
 """Throughput of the project's scoring path vs a plain transformers pipeline (batch size 1), same model and texts.
 
-Usage: python bench/bench_classify.py [--model NAME_OR_FOLDER] [--texts FILE] [--n 512] [--cache DIR]
+Usage: python bench/bench_classify.py [--model NAME_OR_FOLDER] [--backend torch|onnx-int8] [--texts FILE]
+       [--n 512] [--cache DIR]
 Without --texts it reads the UMSAB and Wisesight validation texts under /work/shared/datasets (or
 $JOURNEYPULSE_DATASETS). One run each; prints texts/second for both and their ratio. Not a test.
 """
@@ -71,24 +72,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--backend", choices=["torch", "onnx-int8"], default="torch")
     parser.add_argument("--cache", type=Path,
                         default=Path(os.environ.get("JOURNEYPULSE_CACHE", "~/.cache/journeypulse")).expanduser())
     args = parser.parse_args()
 
     texts = _texts(args.texts, args.n)
-    config = ModelConfig(name=args.model, batch_size=args.batch_size, max_tokens=args.max_tokens)
+    config = ModelConfig(name=args.model, batch_size=args.batch_size, max_tokens=args.max_tokens,
+                         backend=args.backend)
     model = load_sentiment_model(config, args.cache)
+    reference = model if args.backend == "torch" else load_sentiment_model(
+        config.model_copy(update={"backend": "torch"}), args.cache)
     assert isinstance(model, (EncoderHeadModel, SequenceClassificationModel))
+    assert isinstance(reference, (EncoderHeadModel, SequenceClassificationModel))
     import torch
 
-    print(f"model {model.name} revision {model.revision}; {len(texts)} texts; torch threads {torch.get_num_threads()}")
+    print(f"model {model.name} revision {model.revision} backend {model.backend}; {len(texts)} texts; "
+          f"torch threads {torch.get_num_threads()}")
     model.score(texts[:8])  # warm-up, excluded from both timings
     start = time.perf_counter()
     scores = model.score(texts)
     ours = time.perf_counter() - start
-    base, base_labels = _pipeline_baseline(model, texts, args.max_tokens)
+    base, base_labels = _pipeline_baseline(reference, texts, args.max_tokens)
     agree = float(np.mean([s.label == LABELS[int(i)] for s, i in zip(scores, base_labels, strict=True)]))
-    print(f"journeypulse (length-sorted batches of {args.batch_size}, inference_mode): "
+    print(f"journeypulse {model.backend} (length-sorted batches of {args.batch_size}): "
           f"{len(texts) / ours:.1f} texts/s ({ours:.1f} s)")
     print(f"transformers pipeline, batch size 1: {len(texts) / base:.1f} texts/s ({base:.1f} s)")
     print(f"speed-up: {base / ours:.2f}x; label agreement with the baseline: {agree:.3f}")
