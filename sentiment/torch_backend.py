@@ -37,8 +37,11 @@ def configure_threads() -> None:
     if _THREADS_SET:
         return
     wanted = os.environ.get("JOURNEYPULSE_TORCH_THREADS")
-    threads = int(wanted) if wanted and wanted.isdigit() and int(wanted) > 0 else max(1, os.cpu_count() or 1)
+    if wanted is not None and not (wanted.isdigit() and int(wanted) > 0):
+        raise ScoringError(f"env var JOURNEYPULSE_TORCH_THREADS is {wanted!r}; set a positive integer or unset it")
+    threads = int(wanted) if wanted else max(1, os.cpu_count() or 1)
     torch.set_num_threads(threads)
+    log.info("torch uses %d intra-op threads", threads)
     _THREADS_SET = True
 
 
