@@ -6,6 +6,12 @@ Views and their columns are documented in storage/VIEWS.md.
 
 from storage.records import (
     SENTIMENT_LABELS,
+    AlertRow,
+    CoachingExampleRow,
+    CoachingReviewRow,
+    CorrectionRow,
+    DailyStageCount,
+    ForgetReport,
     JourneyLinkRow,
     LanguageResult,
     LinkedMention,
@@ -21,6 +27,12 @@ from storage.views import VIEW_COLUMNS
 __all__ = [
     "SENTIMENT_LABELS",
     "VIEW_COLUMNS",
+    "AlertRow",
+    "CoachingExampleRow",
+    "CoachingReviewRow",
+    "CorrectionRow",
+    "DailyStageCount",
+    "ForgetReport",
     "JourneyLinkRow",
     "LanguageResult",
     "LinkedMention",

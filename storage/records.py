@@ -7,7 +7,7 @@ confidences) happens in the save functions so the error can name the mention and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 
@@ -138,3 +138,85 @@ class LinkedMention:
     label: str | None
     sentiment_confidence: float | None
     sentiment_needs_review: bool | None
+
+
+@dataclass(frozen=True)
+class CoachingExampleRow:
+    """A coaching-library entry: ``text`` is already redacted (the raw text stays in ``mention``)."""
+
+    mention_id: str
+    text: str
+    language: str | None
+    stage: str
+    pain_point: str | None
+    channel: str | None
+    sentiment: str
+    confidence: float
+    source: str
+    content_hash: str
+    redactions: int
+    selected_at: datetime
+
+
+@dataclass(frozen=True)
+class CoachingReviewRow:
+    """A reviewer's decision on a coaching example: action approve/reject/relabel (relabel sets ``new_label``)."""
+
+    mention_id: str
+    action: str
+    reviewer: str
+    decided_at: datetime
+    new_label: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """A human sentiment label for a mention; ``source`` is 'coach_review' or 'manual'."""
+
+    mention_id: str
+    label: str
+    source: str
+    reviewer: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """A raised alert as stored; ``key`` is the alert's stable hash (rule, brand, stage, day, pain point)."""
+
+    key: str
+    rule: str
+    brand: str
+    stage: str
+    day: date
+    pain_point: str | None
+    value: float
+    baseline: float
+    message: str
+    raised_at: datetime
+    posted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DailyStageCount:
+    """One brand's scored mentions linked to one stage on one UTC day, with pain-point mention counts."""
+
+    brand: str
+    stage: str
+    day: date
+    total: int
+    negative: int
+    pain_points: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """Rows removed when an author was forgotten (dependent rows go by cascade with their mention)."""
+
+    mentions: int
+    sentiments: int
+    links: int
+    coaching_examples: int
+    coaching_reviews: int
+    corrections: int

@@ -221,6 +221,82 @@ class DbDailySentimentSummary(Base):
     __table_args__ = (sa.Index("ix_summary_daily_sentiment_brand_day", "brand", "day"),)
 
 
+class DbCoachingExample(Base):
+    """A mention in the coaching library: its redacted text and the stage/pain point it was picked for."""
+
+    __tablename__ = "coaching_example"
+
+    mention_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(sa.Text)  # redacted; the raw text stays in ``mention``
+    language: Mapped[str | None] = mapped_column(sa.String(20))
+    stage: Mapped[str] = mapped_column(sa.String(100))
+    pain_point: Mapped[str | None] = mapped_column(sa.String(100))
+    channel: Mapped[str | None] = mapped_column(sa.String(100))
+    sentiment: Mapped[str] = mapped_column(sa.String(10))
+    confidence: Mapped[float] = mapped_column(sa.Float)
+    source: Mapped[str] = mapped_column(sa.String(200))
+    content_hash: Mapped[str] = mapped_column(sa.String(32))
+    redactions: Mapped[int] = mapped_column(sa.Integer)
+    selected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_coaching_example_stage_pain_point", "stage", "pain_point"),)
+
+
+class DbCoachingReview(Base):
+    """One reviewer decision on a coaching example; the latest per example counts."""
+
+    __tablename__ = "coaching_review"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[str] = mapped_column(
+        sa.String(32), sa.ForeignKey("coaching_example.mention_id", ondelete="CASCADE")
+    )
+    action: Mapped[str] = mapped_column(sa.String(10))
+    new_label: Mapped[str | None] = mapped_column(sa.String(10))
+    reviewer: Mapped[str] = mapped_column(sa.String(200))
+    note: Mapped[str] = mapped_column(sa.Text)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_coaching_review_mention_id", "mention_id"),)
+
+
+class DbSentimentCorrection(Base):
+    """A human sentiment label for a mention (coach review relabel or ``journeypulse label``), for training."""
+
+    __tablename__ = "sentiment_correction"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(sa.String(10))
+    source: Mapped[str] = mapped_column(sa.String(50))  # 'coach_review' or 'manual'
+    reviewer: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_sentiment_correction_mention_id", "mention_id"),)
+
+
+class DbAlert(Base):
+    """A raised alert; ``key`` = hash(rule, brand, stage, day, pain point), so a re-check adds nothing."""
+
+    __tablename__ = "alert"
+
+    key: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    rule: Mapped[str] = mapped_column(sa.String(50))
+    brand: Mapped[str] = mapped_column(sa.String(200))
+    stage: Mapped[str] = mapped_column(sa.String(100))
+    day: Mapped[date] = mapped_column(sa.Date)
+    pain_point: Mapped[str | None] = mapped_column(sa.String(100))
+    value: Mapped[float] = mapped_column(sa.Float)
+    baseline: Mapped[float] = mapped_column(sa.Float)
+    message: Mapped[str] = mapped_column(sa.Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_alert_brand_day", "brand", "day"),)
+
+
 mention_table = Base.metadata.tables["mention"]
 cursor_table = Base.metadata.tables["source_cursor"]
 sentiment_table = Base.metadata.tables["sentiment"]
@@ -228,3 +304,7 @@ link_run_table = Base.metadata.tables["journey_link_run"]
 link_table = Base.metadata.tables["journey_link"]
 quarantine_table = Base.metadata.tables["quarantine"]
 summary_daily_table = Base.metadata.tables["summary_daily_sentiment"]
+coaching_example_table = Base.metadata.tables["coaching_example"]
+coaching_review_table = Base.metadata.tables["coaching_review"]
+correction_table = Base.metadata.tables["sentiment_correction"]
+alert_table = Base.metadata.tables["alert"]

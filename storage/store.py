@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,9 +18,15 @@ from sqlalchemy.engine import make_url
 
 from journeypulse.errors import StorageError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage import enrichment, ingest, views
+from storage import cx, enrichment, ingest, views
 from storage import migrate as migrations
 from storage.records import (
+    AlertRow,
+    CoachingExampleRow,
+    CoachingReviewRow,
+    CorrectionRow,
+    DailyStageCount,
+    ForgetReport,
     JourneyLinkRow,
     LanguageResult,
     LinkedMention,
@@ -289,7 +295,70 @@ class Store:
         self, view: str, *, filters: Mapping[str, object], limit: int | None
     ) -> tuple[list[str], list[tuple[object, ...]]]:
         """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters."""
-        stmt = views.view_query(view, filters, limit)
+        stmt = views.view_query(view, filters, limit, dialect=self.dialect)
         with self._transaction(f"reading view {view}") as conn:
             result = conn.execute(stmt)
             return list(result.keys()), [tuple(row) for row in result]
+
+    # -- CX: coaching library, corrections, alerts, privacy (see storage/cx.py) ---------------------
+
+    def mention_period(self, *, brand: str | None = None) -> tuple[datetime, datetime] | None:
+        """Earliest and latest ``created_at`` of the (brand's) mentions; None when there are none."""
+        with self._transaction("reading the mention period") as conn:
+            return cx.mention_days(conn, brand)
+
+    def save_coaching_examples(self, rows: Sequence[CoachingExampleRow]) -> int:
+        """Upsert redacted examples into the coaching library by mention id; reviews are kept."""
+        with self._transaction(f"saving {len(rows)} coaching examples") as conn:
+            return cx.save_examples(conn, rows)
+
+    def coaching_examples(
+        self, *, mention_ids: Sequence[str] | None = None, stage: str | None = None
+    ) -> list[CoachingExampleRow]:
+        with self._transaction("reading coaching examples") as conn:
+            return cx.read_examples(conn, mention_ids=mention_ids, stage=stage)
+
+    def add_coaching_review(self, review: CoachingReviewRow) -> None:
+        """Append a review; a relabel also appends a ``sentiment_correction`` row, in the same transaction."""
+        with self._transaction(f"saving the review of coaching example {review.mention_id}") as conn:
+            cx.add_review(conn, review)
+
+    def coaching_reviews(self) -> list[CoachingReviewRow]:
+        with self._transaction("reading coaching reviews") as conn:
+            return cx.read_reviews(conn)
+
+    def add_sentiment_correction(self, row: CorrectionRow) -> None:
+        with self._transaction(f"saving a sentiment correction of mention {row.mention_id}") as conn:
+            cx.add_correction(conn, row)
+
+    def sentiment_corrections(self) -> list[CorrectionRow]:
+        with self._transaction("reading sentiment corrections") as conn:
+            return cx.read_corrections(conn)
+
+    def daily_stage_counts(self, *, since: date, until: date) -> list[DailyStageCount]:
+        """Per brand, stage and UTC day in [since, until]: scored mentions, negatives and pain-point counts."""
+        with self._transaction("reading daily stage counts") as conn:
+            return cx.daily_stage_counts(conn, since=since, until=until)
+
+    def save_alerts(self, rows: Sequence[AlertRow]) -> list[str]:
+        """Insert alerts whose key is new; returns those keys (a re-check of the same day adds nothing)."""
+        with self._transaction(f"saving {len(rows)} alerts") as conn:
+            return cx.save_alerts(conn, rows)
+
+    def alerts(self, *, unposted_only: bool = False) -> list[AlertRow]:
+        with self._transaction("reading alerts") as conn:
+            return cx.read_alerts(conn, unposted_only=unposted_only)
+
+    def mark_alerts_posted(self, keys: Sequence[str]) -> int:
+        with self._transaction(f"marking {len(keys)} alerts posted") as conn:
+            return cx.mark_posted(conn, keys, _now())
+
+    def forget_author(self, author: str) -> ForgetReport:
+        """Delete the author's mentions with their sentiment, links, coaching rows and corrections; refresh summaries."""
+        if not author:
+            raise StorageError("forget author: the pseudonym is empty")
+        with self._transaction("forgetting an author") as conn:
+            report = cx.forget_author(conn, author)
+            views.refresh_summaries(conn, _now())
+        log.info("forgot an author: %d mentions removed", report.mentions)
+        return report

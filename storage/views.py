@@ -125,6 +125,27 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "day": _DAY,
         "url": _STR,
     },
+    "v_contact_center_events": {
+        "mention_id": _STR,
+        "brand": _STR,
+        "channel": _STR,
+        "created_at": _TS,
+        "day": _DAY,
+        "customer_id": _STR,
+        "interaction_id": _STR,
+        "stage": _STR,
+        "action_no": _INT,
+        "experience_no": _INT,
+    },
+    "v_contact_center_levels": {
+        "brand": _STR,
+        "channel": _STR,
+        "journeys": _INT,
+        "experiences": _INT,
+        "interactions": _INT,
+        "actions": _INT,
+        "events": _INT,
+    },
     "summary_daily_sentiment": {  # a table: the stored copy of v_daily_sentiment (see refresh_summaries)
         "id": _INT,
         "day": _DAY,
@@ -153,11 +174,28 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "v_exit_signals": ("created_at", "mention_id", "stage", "exit_signal"),
     "v_content_duplicates": ("content_hash", "created_at", "mention_id"),
     "summary_daily_sentiment": ("day", "brand", "source", "channel", "language", "stage"),
+    "v_contact_center_events": ("customer_id", "created_at", "mention_id"),
+    "v_contact_center_levels": ("brand", "channel"),
 }
 _DESCENDING = {("v_stage_pain_points", "mentions")}
 
 EQUALITY_FILTERS = ("brand", "source", "language", "stage")
 DAY_FILTERS = ("since", "until")  # inclusive day range on the view's ``day`` column
+PRODUCT_FILTER = "product"  # a configured product among the mention's matched terms (views with mention_id)
+
+
+def _has_product(mention_id: sa.ColumnElement[Any], product: str, dialect: str) -> sa.ColumnElement[bool]:
+    """The mention's ``matched_terms`` JSON array holds exactly ``product``."""
+    if dialect == "postgresql":
+        terms = sa.select(mention_table.c.id).where(
+            mention_table.c.matched_terms.op("@>")(sa.func.jsonb_build_array(sa.cast(product, sa.Text)))
+        )
+    else:
+        each = sa.func.json_each(mention_table.c.matched_terms).table_valued("value").alias("term")
+        terms = sa.select(mention_table.c.id).select_from(mention_table).join(each, sa.true()).where(
+            each.c.value == product
+        )
+    return mention_id.in_(terms)
 
 
 def view(name: str) -> sa.TableClause:
@@ -187,12 +225,18 @@ def _as_day(key: str, value: object) -> date:
     raise StorageError(f"filter {key}={value!r} is not a day: pass a date or YYYY-MM-DD")
 
 
-def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> sa.Select[Any]:
+def view_query(
+    name: str, filters: Mapping[str, object], limit: int | None, *, dialect: str = "sqlite"
+) -> sa.Select[Any]:
     """SELECT * from a whitelisted view with whitelisted filters, in the view's stable order."""
     table = view(name)
     stmt = sa.select(table)
     for key, value in filters.items():
-        if key in EQUALITY_FILTERS and key in table.c:
+        if key == PRODUCT_FILTER and "mention_id" in table.c:
+            if not isinstance(value, str):
+                raise StorageError(f"filter {key}={value!r} must be a string")
+            stmt = stmt.where(_has_product(table.c.mention_id, value, dialect))
+        elif key in EQUALITY_FILTERS and key in table.c:
             if not isinstance(value, str):
                 raise StorageError(f"filter {key}={value!r} must be a string")
             stmt = stmt.where(table.c[key] == value)
@@ -201,6 +245,7 @@ def view_query(name: str, filters: Mapping[str, object], limit: int | None) -> s
             stmt = stmt.where(table.c.day >= day if key == "since" else table.c.day <= day)
         else:
             allowed = [k for k in EQUALITY_FILTERS if k in table.c] + (list(DAY_FILTERS) if "day" in table.c else [])
+            allowed += [PRODUCT_FILTER] if "mention_id" in table.c else []
             raise StorageError(f"filter {key!r} is not available on view {name}; use one of: {', '.join(allowed)}")
     for col in _ORDER[name]:
         stmt = stmt.order_by(table.c[col].desc() if (name, col) in _DESCENDING else table.c[col])

@@ -1,0 +1,230 @@
+"""CX tables: the coaching library and its reviews, sentiment corrections, alerts, and forgetting an author.
+
+Reviews and corrections are append-only (the latest review per example counts); alerts are keyed by
+their stable hash so a re-check inserts nothing twice; deleting an author's mentions cascades to
+every row derived from them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from journeypulse.errors import StorageError
+from storage.ingest import chunks, dialect_insert
+from storage.records import (
+    SENTIMENT_LABELS,
+    AlertRow,
+    CoachingExampleRow,
+    CoachingReviewRow,
+    CorrectionRow,
+    DailyStageCount,
+    ForgetReport,
+)
+from storage.schema import (
+    alert_table,
+    coaching_example_table,
+    coaching_review_table,
+    correction_table,
+    link_table,
+    mention_table,
+    sentiment_table,
+)
+from storage.views import view
+
+REVIEW_ACTIONS = ("approve", "reject", "relabel")
+_EXAMPLE_FIELDS = tuple(c.name for c in coaching_example_table.columns)
+
+
+def _check_label(what: str, label: str | None) -> None:
+    if label not in SENTIMENT_LABELS:
+        raise StorageError(f"{what}: label {label!r} is not one of {', '.join(SENTIMENT_LABELS)}")
+
+
+def _missing_mentions(conn: sa.Connection, table: sa.Table, column: str, ids: Sequence[str]) -> list[str]:
+    found: set[str] = set()
+    for part in chunks(list(dict.fromkeys(ids))):
+        found.update(conn.execute(sa.select(table.c[column]).where(table.c[column].in_(part))).scalars())
+    return sorted(set(ids) - found)
+
+
+def save_examples(conn: sa.Connection, rows: Sequence[CoachingExampleRow]) -> int:
+    """Upsert library entries by mention id (a re-selection refreshes text and labels, reviews stay)."""
+    for row in rows:
+        _check_label(f"coaching example {row.mention_id}", row.sentiment)
+    if not rows:
+        return 0
+    missing = _missing_mentions(conn, mention_table, "id", [r.mention_id for r in rows])
+    if missing:
+        raise StorageError(f"coaching examples name mentions that are not stored: {missing[:5]}; select from stored mentions")
+    values = list({r.mention_id: {f: getattr(r, f) for f in _EXAMPLE_FIELDS} for r in rows}.values())
+    stmt = dialect_insert(conn, coaching_example_table)
+    update = {f: stmt.excluded[f] for f in _EXAMPLE_FIELDS if f != "mention_id"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["mention_id"], set_=update), values)
+    return len(values)
+
+
+def read_examples(
+    conn: sa.Connection, *, mention_ids: Sequence[str] | None = None, stage: str | None = None
+) -> list[CoachingExampleRow]:
+    c = coaching_example_table.c
+    stmt = sa.select(*(c[f] for f in _EXAMPLE_FIELDS)).order_by(c.stage, c.pain_point, c.confidence.desc(), c.mention_id)
+    if stage is not None:
+        stmt = stmt.where(c.stage == stage)
+    if mention_ids is None:
+        return [CoachingExampleRow(**row) for row in conn.execute(stmt).mappings()]
+    out: list[CoachingExampleRow] = []
+    for part in chunks(list(mention_ids)):
+        out.extend(CoachingExampleRow(**row) for row in conn.execute(stmt.where(c.mention_id.in_(part))).mappings())
+    return out
+
+
+def add_review(conn: sa.Connection, review: CoachingReviewRow) -> None:
+    """Record a decision; a relabel also writes a ``sentiment_correction`` row (source 'coach_review')."""
+    where = f"review of coaching example {review.mention_id}"
+    if review.action not in REVIEW_ACTIONS:
+        raise StorageError(f"{where}: action {review.action!r} is not one of {', '.join(REVIEW_ACTIONS)}")
+    if review.action == "relabel":
+        _check_label(where, review.new_label)
+    elif review.new_label is not None:
+        raise StorageError(f"{where}: a new label is only valid with relabel, got {review.new_label!r}")
+    if not review.reviewer.strip():
+        raise StorageError(f"{where}: reviewer is empty; pass --reviewer with who decided")
+    if _missing_mentions(conn, coaching_example_table, "mention_id", [review.mention_id]):
+        raise StorageError(
+            f"{where}: mention {review.mention_id} is not in the coaching library; pull it with `journeypulse coach pull` first"
+        )
+    conn.execute(
+        coaching_review_table.insert().values(
+            mention_id=review.mention_id, action=review.action, new_label=review.new_label,
+            reviewer=review.reviewer, note=review.note, decided_at=review.decided_at,
+        )
+    )
+    if review.action == "relabel" and review.new_label is not None:
+        add_correction(conn, CorrectionRow(review.mention_id, review.new_label, "coach_review", review.reviewer,
+                                           review.decided_at))
+
+
+def read_reviews(conn: sa.Connection) -> list[CoachingReviewRow]:
+    r = coaching_review_table.c
+    stmt = sa.select(r.mention_id, r.action, r.reviewer, r.decided_at, r.new_label, r.note).order_by(r.decided_at, r.id)
+    return [CoachingReviewRow(**row) for row in conn.execute(stmt).mappings()]
+
+
+def add_correction(conn: sa.Connection, row: CorrectionRow) -> None:
+    _check_label(f"sentiment correction of mention {row.mention_id}", row.label)
+    if not row.reviewer.strip():
+        raise StorageError(f"sentiment correction of mention {row.mention_id}: reviewer is empty; pass --reviewer")
+    if _missing_mentions(conn, mention_table, "id", [row.mention_id]):
+        raise StorageError(f"sentiment correction: mention {row.mention_id} is not stored; check the id (32 hex chars)")
+    conn.execute(correction_table.insert().values(
+        mention_id=row.mention_id, label=row.label, source=row.source, reviewer=row.reviewer, created_at=row.created_at
+    ))
+
+
+def read_corrections(conn: sa.Connection) -> list[CorrectionRow]:
+    c = correction_table.c
+    stmt = sa.select(c.mention_id, c.label, c.source, c.reviewer, c.created_at).order_by(c.created_at, c.id)
+    return [CorrectionRow(**row) for row in conn.execute(stmt).mappings()]
+
+
+def save_alerts(conn: sa.Connection, rows: Sequence[AlertRow]) -> list[str]:
+    """Insert alerts not raised before (by key); returns the keys that are new."""
+    if not rows:
+        return []
+    a = alert_table.c
+    known: set[str] = set()
+    keys = [r.key for r in rows]
+    for part in chunks(keys):
+        known.update(conn.execute(sa.select(a.key).where(a.key.in_(part))).scalars())
+    fresh = {r.key: r for r in rows if r.key not in known}
+    if fresh:
+        values = [{c.name: getattr(r, c.name) for c in alert_table.columns} for r in fresh.values()]
+        conn.execute(dialect_insert(conn, alert_table).on_conflict_do_nothing(index_elements=["key"]), values)
+    return list(fresh)
+
+
+def read_alerts(conn: sa.Connection, *, unposted_only: bool = False) -> list[AlertRow]:
+    a = alert_table.c
+    stmt = sa.select(*(a[c.name] for c in alert_table.columns)).order_by(a.day, a.brand, a.stage, a.rule, a.key)
+    if unposted_only:
+        stmt = stmt.where(a.posted_at.is_(None))
+    return [AlertRow(**row) for row in conn.execute(stmt).mappings()]
+
+
+def mark_posted(conn: sa.Connection, keys: Sequence[str], now: datetime) -> int:
+    done = 0
+    for part in chunks(list(keys)):
+        done += conn.execute(alert_table.update().where(alert_table.c.key.in_(part)).values(posted_at=now)).rowcount
+    return done
+
+
+def daily_stage_counts(conn: sa.Connection, *, since: date, until: date) -> list[DailyStageCount]:
+    """Per (brand, stage, UTC day) in [since, until]: scored mentions, negatives, pain-point mentions."""
+    daily = view("v_daily_sentiment")
+    totals = conn.execute(
+        sa.select(daily.c.brand, daily.c.stage, daily.c.day, sa.func.sum(daily.c.mentions), sa.func.sum(daily.c.negative))
+        .where(daily.c.brand.is_not(None), daily.c.stage != "unlinked", daily.c.day >= since, daily.c.day <= until)
+        .group_by(daily.c.brand, daily.c.stage, daily.c.day)
+    ).all()
+    ms, links = view("v_mention_sentiment"), view("v_current_journey_link")
+    pains = conn.execute(
+        sa.select(ms.c.brand, links.c.stage, ms.c.day, links.c.pain_point, sa.func.count(sa.distinct(ms.c.mention_id)))
+        .select_from(links.join(ms, ms.c.mention_id == links.c.mention_id))
+        .where(links.c.pain_point.is_not(None), ms.c.label.is_not(None), ms.c.brand.is_not(None),
+               ms.c.day >= since, ms.c.day <= until)
+        .group_by(ms.c.brand, links.c.stage, ms.c.day, links.c.pain_point)
+    ).all()
+    by_key: dict[tuple[str, str, date], list[tuple[str, int]]] = defaultdict(list)
+    for brand, stage, day, pain, n in pains:
+        by_key[(brand, stage, _day(day))].append((pain, int(n)))
+    return [
+        DailyStageCount(brand, stage, _day(day), int(total), int(negative), tuple(sorted(by_key[(brand, stage, _day(day))])))
+        for brand, stage, day, total, negative in sorted(totals, key=lambda r: (r[0], r[1], str(r[2])))
+    ]
+
+
+def _day(value: object) -> date:
+    """SQLite returns ``date()`` of a view column as text; PostgreSQL as a date."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def mention_days(conn: sa.Connection, brand: str | None) -> tuple[datetime, datetime] | None:
+    """Earliest and latest ``created_at`` (of a brand's mentions), None when there are none."""
+    m = mention_table.c
+    stmt = sa.select(sa.func.min(m.created_at), sa.func.max(m.created_at))
+    if brand is not None:
+        stmt = stmt.where(m.brand == brand)
+    first, last = conn.execute(stmt).one()
+    return None if first is None else (first, last)
+
+
+def forget_author(conn: sa.Connection, author: str) -> ForgetReport:
+    """Delete every mention by ``author`` (a pseudonym) and, by cascade, everything derived from them."""
+    m = mention_table.c
+    ids = list(conn.execute(sa.select(m.id).where(m.author == author)).scalars())
+
+    def count(table: sa.Table, column: str) -> int:
+        total = 0
+        for part in chunks(ids):
+            total += conn.execute(sa.select(sa.func.count()).where(table.c[column].in_(part))).scalar_one()
+        return int(total)
+
+    report = ForgetReport(
+        mentions=len(ids),
+        sentiments=count(sentiment_table, "mention_id"),
+        links=count(link_table, "mention_id"),
+        coaching_examples=count(coaching_example_table, "mention_id"),
+        coaching_reviews=count(coaching_review_table, "mention_id"),
+        corrections=count(correction_table, "mention_id"),
+    )
+    for part in chunks(ids):  # foreign keys cascade on both dialects (SQLite: PRAGMA foreign_keys=ON)
+        conn.execute(mention_table.delete().where(m.id.in_(part)))
+    return report
