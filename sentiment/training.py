@@ -1,27 +1,37 @@
-"""Trains the linear sentiment head on frozen multilingual-e5-small embeddings and writes its model card.
+"""Trains sentiment models on labelled files and writes their model cards: the entry point ``train_model``.
 
-Invariant: embeddings are cached per (encoder revision, data file content, prefix, max_tokens), so a
-re-run re-embeds nothing; hyper-parameters are chosen on the validation splits only (no test data).
+    train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
+                method: "top-layers" | "linear" = "top-layers", epochs: int = 6, top_layers: int = 4,
+                max_tokens: int = 64, encoder: Path | None = None, init_head: Path | None = <first head>,
+                max_steps: int | None = None) -> TrainingReport
+
+``LabelledFile(path, format, language, split, label_map)``: format ``umsab`` (path = ``<split>_text.txt``,
+labels read from the sibling ``<split>_labels.txt``), ``wisesight``, ``jsonl`` or ``csv`` (fields ``text`` and
+``label``; ``label_map`` maps each raw label to negative/neutral/positive). ``split`` is train or val.
+Invariant: cached embeddings / hidden states are keyed by (encoder revision, texts, prefix, max_tokens), so a
+re-run recomputes nothing; everything is chosen on the validation splits only (no test data).
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from journeypulse.errors import ScoringError
-from sentiment.datasets import LabelledSplit, discover_splits
+from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, discover_splits, read_umsab, read_wisesight
 from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, save_head
 from sentiment.model_card import write_model_card
 
-__all__ = ["TrainingReport", "train_head"]
+__all__ = ["LabelledFile", "TrainingReport", "discover_files", "read_labelled_file", "train_head", "train_model"]
 
 log = logging.getLogger(__name__)
 PREFIX = "query: "
@@ -33,14 +43,80 @@ LANGUAGE_WEIGHTS = {"thai": 3.0}
 
 @dataclass(frozen=True)
 class TrainingReport:
-    """What a training run produced: the chosen C and validation macro-F1 per language."""
+    """What a training run produced: validation macro-F1 per language (through the shipped loading path for
+    ``top-layers``), the chosen C (``linear``), calibration and the per-epoch history."""
 
     out_dir: Path
-    c: float
+    c: float | None
     val_macro_f1: dict[str, float]
     train_rows: int
     files: tuple[str, ...]
     comparisons: dict[str, dict[str, float]]
+    method: str = "linear"
+    calibration: dict[str, float] = field(default_factory=dict)
+    history: tuple[dict[str, float], ...] = ()
+    settings: dict[str, object] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+_LABEL_NAMES = {"negative": 0, "neutral": 1, "positive": 2}
+
+
+@dataclass(frozen=True)
+class LabelledFile:
+    """One labelled file: where it is, how to read it, its language and split, and its raw label -> label map."""
+
+    path: Path
+    format: str  # umsab | wisesight | jsonl | csv
+    language: str
+    split: str = "train"  # train | val
+    label_map: Mapping[str, str] = field(default_factory=lambda: {"0": "negative", "1": "neutral", "2": "positive"})
+
+
+def read_labelled_file(file: LabelledFile) -> LabelledSplit:
+    """The file's texts and label indices; ScoringError names the file, line and fix for bad rows."""
+    path = Path(file.path)
+    if file.split not in ("train", "val"):
+        raise ScoringError(f"labelled file {path}: split {file.split!r} must be 'train' or 'val'")
+    if file.format == "umsab":
+        split = read_umsab(path.parent, file.language, path.name.removesuffix("_text.txt"))
+        return LabelledSplit(file.language, file.split, split.texts, split.labels, split.files)
+    if file.format == "wisesight":
+        split = read_wisesight(path, file.split)
+        return LabelledSplit(file.language, file.split, split.texts, split.labels, split.files)
+    if file.format not in ("jsonl", "csv"):
+        raise ScoringError(f"labelled file {path}: format {file.format!r} is not umsab, wisesight, jsonl or csv")
+    mapping = {str(k): _LABEL_NAMES.get(str(v)) for k, v in file.label_map.items()}
+    if any(v is None for v in mapping.values()):
+        raise ScoringError(f"labelled file {path}: label_map {dict(file.label_map)} must map to negative, neutral "
+                           "or positive")
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = (list(csv.DictReader(fh)) if file.format == "csv"
+                    else [json.loads(line) for line in fh if line.strip()])
+    except (OSError, ValueError) as exc:
+        raise ScoringError(f"labelled file {path}: cannot read it as {file.format} ({exc}); fix the file") from exc
+    texts, labels = [], []
+    for number, row in enumerate(rows, start=1):
+        raw = str(row.get("label")) if isinstance(row, dict) else None
+        label = mapping.get(raw) if raw is not None else None
+        if label is None or not isinstance(row.get("text"), str):
+            raise ScoringError(f"labelled file {path} row {number}: needs a text and a label in "
+                               f"{sorted(mapping)}, got label {raw!r}; fix the row or the label_map")
+        texts.append(row["text"])
+        labels.append(label)
+    return LabelledSplit(file.language, file.split, tuple(texts), tuple(labels), (path,))
+
+
+def discover_files(data_dir: Path) -> list[LabelledFile]:
+    """The LabelledFiles of the shared datasets layout (``umsab/<language>/``, ``wisesight/``) under data_dir."""
+    files = [LabelledFile(data_dir / "umsab" / lang / f"{split}_text.txt", "umsab", lang, split)
+             for lang in UMSAB_LANGUAGES for split in ("train", "val")
+             if (data_dir / "umsab" / lang / f"{split}_text.txt").is_file()]
+    files += [LabelledFile(data_dir / "wisesight" / name, "wisesight", "thai", split)
+              for name, split in (("train.jsonl", "train"), ("valid.jsonl", "val"))
+              if (data_dir / "wisesight" / name).is_file()]
+    return files
 
 
 def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
@@ -52,9 +128,18 @@ def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
     (default LANGUAGE_WEIGHTS); C is chosen by mean validation macro-F1 over the languages.
     """
     factors = LANGUAGE_WEIGHTS if language_weights is None else language_weights
+    splits = discover_splits(Path(data_dir))
+    root = Path(data_dir).resolve()
+    files = tuple(sorted(str(f.resolve().relative_to(root)) if f.resolve().is_relative_to(root) else str(f)
+                         for s in splits for f in s.files))
+    return _train_linear(splits, Path(out_dir), Path(cache_dir), seed, files, max_tokens=max_tokens,
+                         batch_size=batch_size, factors=factors)
+
+
+def _train_linear(splits: list[LabelledSplit], out_dir: Path, cache_dir: Path, seed: int, files: tuple[str, ...], *,
+                  max_tokens: int = 128, batch_size: int = 64, factors: dict[str, float]) -> TrainingReport:
     from sentiment.torch_backend import TextEncoder
 
-    splits = discover_splits(Path(data_dir))
     encoder_folder = ensure_encoder(Path(cache_dir))
     revision = read_revision(encoder_folder)
     encoder = TextEncoder(encoder_folder, max_tokens=max_tokens, batch_size=batch_size, prefix=PREFIX)
@@ -86,9 +171,6 @@ def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
         "every language weighs the same, no factors": evaluate(_fit(x_train, y_train, _row_weights(train, {}), c,
                                                                     seed)),
     }
-    root = Path(data_dir).resolve()
-    files = tuple(sorted(str(f.resolve().relative_to(root)) if f.resolve().is_relative_to(root) else str(f)
-                         for s in splits for f in s.files))
     extra: dict[str, object] = {
         "encoder_revision": revision, "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training": {"c": c, "seed": seed, "max_tokens": max_tokens, "train_rows": len(y_train),
@@ -101,6 +183,67 @@ def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
     counts = {s.language: len(s.labels) for s in train}
     write_model_card(Path(out_dir) / "MODEL_CARD.md", report, revision, counts, max_tokens, seed, factors)
     return report
+
+
+FIRST_HEAD_DIR = Path(__file__).parent / "artifacts" / "first-head"
+
+
+def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
+                method: str = "top-layers", epochs: int = 6, top_layers: int = 4, max_tokens: int = 64,
+                encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
+                max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR) -> TrainingReport:
+    """Train a model folder on ``data_files`` and write its MODEL_CARD.md; see the module docstring.
+
+    ``top-layers``: fine-tune the top ``top_layers`` encoder layers + head on cached lower-layer states,
+    early-stopped on mean validation macro-F1, temperature-scaled on validation, then re-measured through
+    the ordinary loading path. ``linear``: logistic regression on frozen embeddings (the first head's recipe).
+    ``encoder`` None is the built-in multilingual-e5-small; ``init_head`` seeds the head (else a logistic
+    regression on the pooled train states); ``baseline`` is a model folder whose recorded validation scores
+    the card shows side by side.
+    """
+    splits = _merged_splits(data_files)
+    if method == "linear":
+        if encoder is not None:
+            raise ScoringError("train_model: method 'linear' trains on the built-in encoder only; drop --encoder")
+        return _train_linear(splits, Path(out_dir), Path(cache_dir), seed, _relative_files(data_files),
+                             max_tokens=max_tokens, factors=LANGUAGE_WEIGHTS)
+    if method != "top-layers":
+        raise ScoringError(f"train_model: method {method!r} is not 'top-layers' or 'linear'")
+    from sentiment.finetune import run_top_layers
+
+    return run_top_layers(splits, Path(out_dir), Path(cache_dir), seed=seed, epochs=epochs, top_layers=top_layers,
+                          max_tokens=max_tokens, encoder=encoder, init_head=init_head, max_steps=max_steps,
+                          baseline=baseline, files=_relative_files(data_files))
+
+
+def _merged_splits(data_files: Sequence[LabelledFile]) -> list[LabelledSplit]:
+    merged: dict[tuple[str, str], list[LabelledSplit]] = {}
+    for file in data_files:
+        split = read_labelled_file(file)
+        merged.setdefault((split.language, split.split), []).append(split)
+    if not any(key[1] == "train" for key in merged):
+        raise ScoringError("train_model: no training file given; pass at least one LabelledFile with split='train'")
+    if not any(key[1] == "val" for key in merged):
+        raise ScoringError("train_model: no validation file given; pass at least one LabelledFile with split='val' "
+                           "(early stopping and calibration need it)")
+    return [LabelledSplit(lang, split, tuple(t for p in parts for t in p.texts),
+                          tuple(y for p in parts for y in p.labels), tuple(f for p in parts for f in p.files))
+            for (lang, split), parts in sorted(merged.items())]
+
+
+def _relative_files(data_files: Sequence[LabelledFile]) -> tuple[str, ...]:
+    """File names as recorded in the card: relative to the common datasets folder when there is one."""
+    names = set()
+    for file in data_files:
+        split = read_labelled_file(file) if file.format == "umsab" else None
+        for path in (split.files if split else (Path(file.path),)):
+            resolved = Path(path).resolve()
+            parts = resolved.parts
+            if "datasets" in parts:
+                names.add(str(Path(*parts[parts.index("datasets") + 1:])))
+            else:
+                names.add(str(resolved))
+    return tuple(sorted(names))
 
 
 def _row_weights(train: list[LabelledSplit], factors: dict[str, float]) -> np.ndarray:

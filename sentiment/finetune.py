@@ -1,0 +1,440 @@
+"""Fine-tunes the top N transformer layers of an encoder plus the linear head, on cached lower-layer states.
+
+Invariant: the lower layers stay frozen and run once per (encoder revision, texts, max_tokens, split
+point); their outputs are cached in fp16 under the cache dir, so an epoch runs only the top layers.
+Imported lazily (imports torch and transformers).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from transformers import AutoModel, PreTrainedTokenizerBase
+
+from journeypulse.errors import ScoringError
+from sentiment.datasets import LabelledSplit
+from sentiment.torch_backend import configure_threads
+
+__all__ = ["CachedStates", "FinetuneResult", "FinetuneSettings", "TopModel", "cache_states", "finetune_top",
+           "load_split_encoder", "macro_f1", "run_top_layers", "save_finetuned", "states_cache_path"]
+
+if TYPE_CHECKING:
+    from sentiment.training import TrainingReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Knobs of a top-layer fine-tuning run; defaults are the ones the shipped model was trained with."""
+
+    top_layers: int = 4
+    max_tokens: int = 64
+    epochs: int = 6
+    batch_size: int = 32
+    lr_layers: float = 5e-5
+    lr_head: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    patience: int = 2
+    rows_per_language: int | None = None  # None: the median train rows per language
+    language_factors: dict[str, float] = field(default_factory=lambda: {"thai": 2.0})
+    max_steps: int | None = None  # stop after this many optimiser steps (smoke runs)
+    prefix: str = "query: "
+
+
+@dataclass
+class CachedStates:
+    """Lower-layer hidden states of many texts: a flat fp16 [tokens, dim] array and per-text offsets."""
+
+    hidden: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def batch(self, rows: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded float32 hidden states [B, T, dim] and the 0/1 mask [B, T] of the given texts."""
+        lengths = [int(self.offsets[r + 1] - self.offsets[r]) for r in rows]
+        width = max(lengths)
+        hidden = np.zeros((len(rows), width, self.hidden.shape[1]), dtype=np.float32)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, (r, n) in enumerate(zip(rows, lengths, strict=True)):
+            hidden[i, :n] = self.hidden[self.offsets[r]:self.offsets[r] + n]
+            mask[i, :n] = 1
+        return torch.from_numpy(hidden), torch.from_numpy(mask)
+
+
+class TopModel(torch.nn.Module):
+    """The top encoder layers, mean pooling over real tokens, L2 normalisation and a linear head."""
+
+    def __init__(self, layers: torch.nn.ModuleList, weight: np.ndarray, bias: np.ndarray) -> None:
+        super().__init__()
+        self.layers = layers
+        self.head = torch.nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.head.weight.copy_(torch.from_numpy(np.asarray(weight, dtype=np.float32)))
+            self.head.bias.copy_(torch.from_numpy(np.asarray(bias, dtype=np.float32)))
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        additive = (1.0 - mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        for layer in self.layers:
+            out = layer(hidden, additive)
+            hidden = out[0] if isinstance(out, tuple) else out
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return self.head(torch.nn.functional.normalize(pooled, dim=-1))
+
+
+def load_split_encoder(folder: Path, top_layers: int) -> tuple[torch.nn.Module, torch.nn.ModuleList, int]:
+    """The encoder cut after its lower layers (frozen, eval), a copy of its top layers, and the split index."""
+    configure_threads()
+    model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False,
+                                      attn_implementation="eager").eval()
+    layers = list(model.encoder.layer)
+    if not 0 < top_layers <= len(layers):
+        raise ScoringError(f"fine-tuning: top_layers={top_layers} but encoder {folder} has {len(layers)} layers; "
+                           f"choose 1 to {len(layers)}")
+    lower = len(layers) - top_layers
+    top = torch.nn.ModuleList(copy.deepcopy(layer) for layer in layers[lower:])
+    model.encoder.layer = torch.nn.ModuleList(layers[:lower])
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model, top, lower
+
+
+def cache_states(lower_model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
+                 prefix: str, max_tokens: int, path: Path | None, batch_size: int = 64) -> CachedStates:
+    """Run the frozen lower layers once over ``texts`` (truncated to ``max_tokens``); reuse ``path`` if cached."""
+    if path is not None and path.with_suffix(".offsets.npy").is_file() and path.is_file():
+        offsets = np.load(path.with_suffix(".offsets.npy"))
+        if len(offsets) == len(texts) + 1:
+            return CachedStates(np.load(path, mmap_mode="r"), offsets)
+    encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_tokens)["input_ids"]
+    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    dim = int(lower_model.config.hidden_size)
+    hidden = np.zeros((int(offsets[-1]), dim), dtype=np.float16)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = np.argsort(-lengths, kind="stable")
+    started = time.monotonic()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows].max())
+            ids = np.full((len(rows), width), pad, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for i, r in enumerate(rows):
+                ids[i, :lengths[r]] = encoded[r]
+                mask[i, :lengths[r]] = 1
+            out = lower_model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+            states = out.last_hidden_state.numpy()
+            for i, r in enumerate(rows):
+                hidden[offsets[r]:offsets[r + 1]] = states[i, :lengths[r]]
+            if (start // batch_size) % 50 == 0:
+                log.info("lower layers: %d/%d texts, %.0f s", start + len(rows), len(order),
+                         time.monotonic() - started)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, hidden)
+        np.save(path.with_suffix(".offsets.npy"), offsets)
+        tmp.replace(path)
+    return CachedStates(hidden, offsets)
+
+
+def states_cache_path(cache_dir: Path, encoder_revision: str, lower: int, settings: FinetuneSettings,
+                      texts: Sequence[str]) -> Path:
+    key = json.dumps([encoder_revision, lower, settings.max_tokens, settings.prefix, list(texts)],
+                     ensure_ascii=False).encode()
+    return cache_dir / "hidden-states" / f"lower{lower}-{hashlib.sha256(key).hexdigest()[:20]}.npy"
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """The best epoch's model, its validation logits per language, and the per-epoch history."""
+
+    model: TopModel
+    best_epoch: int
+    val_logits: dict[str, np.ndarray]
+    history: list[dict[str, float]]
+    steps: int
+    seconds_per_epoch: float
+
+
+def macro_f1(truth: Sequence[int] | np.ndarray, predicted: np.ndarray) -> float:
+    from sklearn.metrics import f1_score  # type: ignore[import-untyped]
+
+    return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2], zero_division=0))
+
+
+def _logits(model: TopModel, states: CachedStates, batch_size: int) -> np.ndarray:
+    model.eval()
+    order = np.argsort(np.diff(states.offsets), kind="stable")
+    out = np.zeros((len(states), model.head.out_features), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size * 2):
+            rows = order[start:start + batch_size * 2]
+            out[rows] = model(*states.batch(list(rows))).double().numpy()
+    return out
+
+
+def _epoch_rows(train: dict[str, tuple[CachedStates, np.ndarray]], settings: FinetuneSettings,
+                rng: np.random.Generator) -> list[tuple[str, int]]:
+    """Language-balanced sample: each language gives rows_per_language x its factor rows (without
+    replacement while it has enough), shuffled together."""
+    per_language = settings.rows_per_language or int(np.median([len(y) for _s, y in train.values()]))
+    picked: list[tuple[str, int]] = []
+    for language, (_states, labels) in sorted(train.items()):
+        wanted = max(1, round(per_language * settings.language_factors.get(language, 1.0)))
+        rows = rng.permutation(len(labels))
+        while len(rows) < wanted:
+            rows = np.concatenate([rows, rng.permutation(len(labels))])
+        picked += [(language, int(r)) for r in rows[:wanted]]
+    return [picked[i] for i in rng.permutation(len(picked))]
+
+
+def finetune_top(top: torch.nn.ModuleList, weight: np.ndarray, bias: np.ndarray,
+                 train: dict[str, tuple[CachedStates, np.ndarray]], val: dict[str, tuple[CachedStates, np.ndarray]],
+                 settings: FinetuneSettings, seed: int,
+                 on_epoch: Callable[[dict[str, float]], None] | None = None) -> FinetuneResult:
+    """Train top layers + head with AdamW on language-balanced epochs; keep the epoch with the best mean
+    validation macro-F1 over languages, stopping after ``patience`` epochs without improvement."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = TopModel(top, weight, bias)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    optimiser = torch.optim.AdamW([
+        {"params": list(model.layers.parameters()), "lr": settings.lr_layers},
+        {"params": list(model.head.parameters()), "lr": settings.lr_head}], weight_decay=settings.weight_decay)
+    steps_per_epoch = math.ceil(len(_epoch_rows(train, settings, np.random.default_rng(seed))) / settings.batch_size)
+    total = steps_per_epoch * settings.epochs if settings.max_steps is None else min(
+        settings.max_steps, steps_per_epoch * settings.epochs)
+    warmup = max(1, int(settings.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
+
+    def evaluate() -> tuple[float, dict[str, np.ndarray], dict[str, float]]:
+        logits = {lang: _logits(model, states, settings.batch_size) for lang, (states, _y) in val.items()}
+        scores = {lang: macro_f1(val[lang][1], logits[lang].argmax(1)) for lang in val}
+        return float(np.mean(list(scores.values()))), logits, scores
+
+    best_mean, best_logits, scores = evaluate()
+    history = [{"epoch": 0.0, "mean_val_macro_f1": best_mean, **scores}]
+    log.info("epoch 0 (start): mean validation macro-F1 %.4f", best_mean)
+    best_state, best_epoch, stale, step, spent = copy.deepcopy(model.state_dict()), 0, 0, 0, []
+    for epoch in range(1, settings.epochs + 1):
+        started = time.monotonic()
+        model.train()
+        rows = _epoch_rows(train, settings, rng)
+        losses = []
+        for start in range(0, len(rows), settings.batch_size):
+            if step >= total:
+                break
+            chunk = rows[start:start + settings.batch_size]
+            hidden, mask, labels = _training_batch(train, chunk)
+            loss = torch.nn.functional.cross_entropy(model(hidden, mask), labels)
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            step += 1
+            losses.append(float(loss.detach()))
+        spent.append(time.monotonic() - started)
+        mean, logits, scores = evaluate()
+        history.append({"epoch": float(epoch), "train_loss": float(np.mean(losses)) if losses else 0.0,
+                        "mean_val_macro_f1": mean, "seconds": spent[-1], **scores})
+        log.info("epoch %d: loss %.4f, mean validation macro-F1 %.4f, %.0f s", epoch, history[-1]["train_loss"],
+                 mean, spent[-1])
+        if on_epoch is not None:
+            on_epoch(history[-1])
+        if mean > best_mean:
+            best_mean, best_logits, best_state, best_epoch, stale = mean, logits, copy.deepcopy(model.state_dict()), \
+                epoch, 0
+        else:
+            stale += 1
+        if stale >= settings.patience or step >= total:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return FinetuneResult(model, best_epoch, best_logits, history, step,
+                          float(np.mean(spent)) if spent else 0.0)
+
+
+def _training_batch(train: dict[str, tuple[CachedStates, np.ndarray]],
+                    chunk: list[tuple[str, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One padded batch mixing languages: rows are gathered per language, then padded to one width."""
+    parts = [(train[lang][0].batch([r]), int(train[lang][1][r])) for lang, r in chunk]
+    width = max(int(m.shape[1]) for (_h, m), _y in parts)
+    hidden = torch.zeros((len(parts), width, parts[0][0][0].shape[2]))
+    mask = torch.zeros((len(parts), width), dtype=torch.int64)
+    for i, ((h, m), _y) in enumerate(parts):
+        hidden[i, :h.shape[1]] = h[0]
+        mask[i, :m.shape[1]] = m[0]
+    return hidden, mask, torch.tensor([y for _p, y in parts], dtype=torch.int64)
+
+
+def save_finetuned(out_dir: Path, model: TopModel, lower: int, temperature: float, encoder: str, prefix: str,
+                   extra: dict[str, object]) -> Path:
+    """Write head (temperature folded in: W/T, b/T), the top layers in fp16 under their base-model names,
+    and head.json (format /2) to ``out_dir``."""
+    from safetensors.torch import save_file
+
+    from sentiment.head import LAYERS_FILE, Head, save_head
+
+    tensors = {f"encoder.layer.{lower + i}.{name}": value.detach().to(torch.float16).contiguous()
+               for i, layer in enumerate(model.layers) for name, value in layer.state_dict().items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out_dir / LAYERS_FILE), metadata={"format": "pt"})
+    weight = model.head.weight.detach().double().numpy() / temperature
+    bias = model.head.bias.detach().double().numpy() / temperature
+    layers = {"file": LAYERS_FILE, "indices": list(range(lower, lower + len(model.layers))), "dtype": "float16"}
+    head = Head(weight=weight.astype(np.float32), bias=bias.astype(np.float32), encoder=encoder, prefix=prefix,
+                extra={"layers": layers, "temperature": temperature, **extra})
+    return save_head(out_dir, head)
+
+
+def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Path, *, seed: int, epochs: int,
+                   top_layers: int, max_tokens: int, encoder: Path | None, init_head: Path | None,
+                   max_steps: int | None, baseline: Path | None, files: tuple[str, ...]) -> TrainingReport:
+    """The ``top-layers`` method of ``train_model``: cache, fine-tune, calibrate, save, re-measure, card."""
+    from sentiment.calibration import fit_temperature
+    from sentiment.classifier import _folder_revision
+    from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
+    from sentiment.head import BUILTIN_PREFIX
+    from sentiment.model_card import write_finetuned_card
+    from sentiment.torch_backend import load_tokenizer
+    from sentiment.training import TrainingReport
+
+    started = time.monotonic()
+    if encoder is None:
+        folder, name = ensure_encoder(cache_dir), f"{BUILTIN_PREFIX}{ENCODER_DIRNAME}"
+        revision = read_revision(folder)
+    else:
+        folder = Path(encoder).resolve()
+        name, revision = str(folder), _folder_revision(folder)
+    settings = FinetuneSettings(top_layers=top_layers, max_tokens=max_tokens, epochs=epochs, max_steps=max_steps)
+    lower_model, top, lower = load_split_encoder(folder, top_layers)
+    tokenizer = load_tokenizer(folder)
+    states = {(s.language, s.split): (cache_states(lower_model, tokenizer, s.texts, prefix=settings.prefix,
+                                                   max_tokens=max_tokens,
+                                                   path=states_cache_path(cache_dir, revision, lower, settings,
+                                                                          s.texts)),
+                                      np.asarray(s.labels, dtype=np.int64)) for s in splits}
+    cached_at = time.monotonic()
+    train = {lang: v for (lang, split), v in states.items() if split == "train"}
+    val = {lang: v for (lang, split), v in states.items() if split == "val"}
+    weight, bias, head_init = _initial_head(init_head, revision, top, train, seed)
+    result = finetune_top(top, weight, bias, train, val, settings, seed)
+    trained_at = time.monotonic()
+    languages = sorted(result.val_logits)
+    calibration = fit_temperature(np.concatenate([result.val_logits[k] for k in languages]),
+                                  np.concatenate([val[k][1] for k in languages]))
+    training = {"method": "top-layers", "seed": seed, "top_layers": top_layers, "layers_trained": f"{lower}-"
+                f"{lower + top_layers - 1}", "max_tokens_training": max_tokens, "epochs_max": epochs,
+                "best_epoch": result.best_epoch, "steps": result.steps, "batch_size": settings.batch_size,
+                "lr_layers": settings.lr_layers, "lr_head": settings.lr_head, "weight_decay": settings.weight_decay,
+                "patience": settings.patience, "language_factors": settings.language_factors,
+                "rows_per_language": settings.rows_per_language or "median train rows per language",
+                "head_init": head_init, "files": list(files)}
+    extra: dict[str, object] = {"encoder_revision": revision,
+                                "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "training": training}
+    save_finetuned(out_dir, result.model, lower, calibration.temperature, name, settings.prefix, extra)
+    shipped, ece_shipped = _evaluate_shipped(out_dir, [s for s in splits if s.split == "val"], cache_dir)
+    extra["validation_macro_f1"] = {k: round(v, 6) for k, v in shipped.items()}
+    extra["calibration"] = {"temperature": round(calibration.temperature, 4),
+                            "ece_before_training_path": round(calibration.ece_before, 4),
+                            "ece_after_training_path": round(calibration.ece_after, 4),
+                            "nll_before": round(calibration.nll_before, 4), "nll_after": round(calibration.nll_after, 4),
+                            "ece_shipped": round(ece_shipped, 4)}
+    save_finetuned(out_dir, result.model, lower, calibration.temperature, name, settings.prefix, extra)
+    report = TrainingReport(
+        out_dir=out_dir, c=None, val_macro_f1=shipped, train_rows=sum(len(y) for _s, y in train.values()),
+        files=files, comparisons=_baseline_scores(baseline), method="top-layers",
+        calibration=extra["calibration"], history=tuple(result.history),  # type: ignore[arg-type]
+        settings=training, seconds={"cache_lower_layers": cached_at - started,
+                                    "per_epoch": result.seconds_per_epoch, "training": trained_at - cached_at,
+                                    "total": time.monotonic() - started})
+    (out_dir / "training_report.json").write_text(json.dumps(
+        {"val_macro_f1": shipped, "history": result.history, "seconds": report.seconds,
+         "calibration": report.calibration}, indent=2) + "\n", encoding="utf-8")
+    counts = {lang: len(y) for lang, (_s, y) in train.items()}
+    write_finetuned_card(out_dir / "MODEL_CARD.md", report, revision, counts)
+    return report
+
+
+def _initial_head(init_head: Path | None, revision: str, top: torch.nn.ModuleList,
+                  train: dict[str, tuple[CachedStates, np.ndarray]], seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The starting head: ``init_head``'s weights when it was trained on this encoder, else a logistic
+    regression on the pooled outputs of the unchanged top layers (at most 2000 rows per language)."""
+    from sentiment.head import is_head_folder, load_head
+
+    if init_head is not None and is_head_folder(init_head):
+        head = load_head(init_head)
+        if head.extra.get("encoder_revision") == revision and "layers" not in head.extra:
+            return head.weight, head.bias, f"weights of {init_head.name} (frozen-encoder head)"
+        log.info("init head %s was trained on another encoder; fitting a new starting head", init_head)
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    probe = TopModel(top, np.zeros((3, top[0].output.dense.out_features)), np.zeros(3)).eval()
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    with torch.inference_mode():
+        for states, labels in train.values():
+            rows = rng.permutation(len(labels))[:2000]
+            for start in range(0, len(rows), 64):
+                hidden, mask = states.batch(list(rows[start:start + 64]))
+                xs.append(_pooled(probe, hidden, mask))
+            ys.append(labels[rows])
+    clf = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(np.concatenate(xs), np.concatenate(ys))
+    if list(clf.classes_) != [0, 1, 2]:
+        raise ScoringError(f"fine-tuning: training data must contain all three labels, got {list(clf.classes_)}")
+    return clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32), "logistic regression on pooled states"
+
+
+def _pooled(model: TopModel, hidden: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    saved = model.head
+    model.head = torch.nn.Identity()  # type: ignore[assignment]
+    try:
+        return model(hidden, mask).numpy()
+    finally:
+        model.head = saved
+
+
+def _evaluate_shipped(out_dir: Path, val: Sequence[LabelledSplit], cache_dir: Path) -> tuple[dict[str, float], float]:
+    """Validation macro-F1 per language and overall ECE of the saved folder, loaded the ordinary way."""
+    from journeypulse.config import ModelConfig
+    from sentiment.calibration import expected_calibration_error
+    from sentiment.classifier import load_sentiment_model
+
+    model = load_sentiment_model(ModelConfig(name=str(out_dir)), cache_dir)
+    scores, probabilities, labels = {}, [], []
+    for split in val:
+        probs = np.array([s.probabilities for s in model.score(list(split.texts))])
+        scores[split.language] = macro_f1(split.labels, probs.argmax(1))
+        probabilities.append(probs)
+        labels.append(np.asarray(split.labels))
+    return scores, expected_calibration_error(np.concatenate(probabilities), np.concatenate(labels))
+
+
+def _baseline_scores(baseline: Path | None) -> dict[str, dict[str, float]]:
+    from sentiment.head import is_head_folder, load_head
+
+    if baseline is None or not is_head_folder(baseline):
+        return {}
+    recorded = load_head(baseline).extra.get("validation_macro_f1")
+    return {"first head": {str(k): float(v) for k, v in recorded.items()}} if isinstance(recorded, dict) else {}
