@@ -21,12 +21,20 @@ from rich.table import Table
 
 from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, JourneypulseError, PipelineError
-from pipeline import steps
+from pipeline import cli_analytics, steps
+from pipeline.cli_model import model_app
 
 app = typer.Typer(help="Social listening and multilingual sentiment mapped onto customer-journey stages.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 sources_app = typer.Typer(help="Inspect and check the configured sources.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
+app.command("query")(cli_analytics.query)
+app.command("map")(cli_analytics.cx_map)
+app.add_typer(cli_analytics.coach_app, name="coach")
+app.command("label")(cli_analytics.label)
+app.add_typer(cli_analytics.alerts_app, name="alerts")
+app.command("forget-author")(cli_analytics.forget_author)
+app.add_typer(model_app, name="model")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -185,6 +193,7 @@ def run(config: ConfigOption = None) -> None:
         with _progress("linking journeys") as advance:
             linked = _guard(lambda: steps.link_journeys(settings, store, advance=advance))
         _guard(lambda: steps.refresh_summaries(settings, store))
+        cx_map = _guard(lambda: steps.write_cx_map(settings, store))
         console.print(
             f"languages identified: {languages.processed}; classified: {classified.processed} "
             f"({classified.detail}); linked: {linked.processed} ({linked.detail})"
@@ -194,6 +203,8 @@ def run(config: ConfigOption = None) -> None:
                       f"{counts.get('quarantined', 0)} quarantined)", highlight=False)
         for brand in settings.brands:
             console.print(_stage_table(store, brand.name))
+        for path in cx_map.detail.split("; "):
+            console.print(f"CX map: {path}", highlight=False, soft_wrap=True)
     if pulled.failed:
         raise typer.Exit(1)
 

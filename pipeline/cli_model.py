@@ -1,0 +1,328 @@
+"""The ``journeypulse model`` commands: prepare (build encoder and export), train, and eval (metrics as JSON).
+
+Models load once per command; only the project's errors are caught (``error: ...``, exit 2 for
+configuration and usage, 1 for a failed run). Metrics in the JSON are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from journeypulse.config import ModelConfig, Settings
+from journeypulse.errors import ConfigError, JourneypulseError, ScoringError
+from pipeline import steps
+from sentiment import LABELS, load_sentiment_model
+from sentiment.corrections import DEFAULT_HOLDOUT_PERCENT, Correction, read_corrections_export, split_corrections
+from sentiment.evaluation import (
+    FORMATS,
+    LabelledRow,
+    TableSpec,
+    evaluate_model,
+    metrics,
+    parse_label_map,
+    read_labelled,
+    report,
+)
+
+if TYPE_CHECKING:
+    from sentiment.training import LabelledFile as LabelledFileT
+
+model_app = typer.Typer(help="Prepare, train and evaluate sentiment models.", no_args_is_help=True)
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="config YAML (as for the other commands)")]
+ModelOption = Annotated[str | None, typer.Option("--model", help="model name, folder or Hugging Face id "
+                                                 "(default: the config's model.name)")]
+BackendOption = Annotated[str | None, typer.Option(help="torch or onnx-int8 (default: the config's model.backend)")]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except JourneypulseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _model_config(settings: Settings, model: str | None, backend: str | None) -> ModelConfig:
+    update: dict[str, object] = {}
+    if model is not None:
+        update["name"] = model
+        update["revision"] = None  # a revision pin belongs to the configured model, not to another one
+    if backend is not None:
+        if backend not in ("torch", "onnx-int8"):
+            raise ConfigError(f"--backend {backend!r} is not torch or onnx-int8")
+        update["backend"] = backend
+    return settings.model.model_copy(update=update)
+
+
+# --------------------------------------------------------------------------- prepare
+
+
+@model_app.command()
+def prepare(config: ConfigOption = None, model: ModelOption = None, backend: BackendOption = None) -> None:
+    """Build the offline encoder (and the int8 ONNX export for backend onnx-int8) so the first run is fast."""
+    settings = _guard(lambda: steps.load_run_settings(config))
+    model_config = _guard(lambda: _model_config(settings, model, backend))
+    started = time.perf_counter()
+    with err_console.status(f"preparing {model_config.name} ({model_config.backend}); the first build takes "
+                            "minutes", spinner="dots"):
+        loaded = _guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
+        _guard(lambda: loaded.score(["journeypulse model prepare: warm-up"]))
+    console.print(f"ready: {loaded.name} revision {loaded.revision} backend {loaded.backend} "
+                  f"(cache {settings.cache_dir}, {time.perf_counter() - started:.0f} s)", highlight=False)
+
+
+# --------------------------------------------------------------------------- corrections
+
+# Corrections carry ISO codes; the training files name languages, so corrections join their language's group.
+_LANGUAGE_NAMES = {"ar": "arabic", "en": "english", "fr": "french", "de": "german", "hi": "hindi", "it": "italian",
+                   "pt": "portuguese", "es": "spanish", "th": "thai", "vi": "vietnamese", "id": "indonesian"}
+CorrectionsFileOption = Annotated[Path | None, typer.Option(help="read corrections from this export (.csv/.jsonl: "
+                                                            "mention_id, text, language, label) instead of the "
+                                                            "database")]
+
+
+def _load_corrections(settings: Settings, export: Path | None) -> list[Correction]:
+    """Corrections from an export file, or from the configured database's sentiment_correction table."""
+    if export is not None:
+        return read_corrections_export(export)
+    store = steps.open_store(settings)
+    try:
+        rows = store.sentiment_corrections()
+        wanted = {r.mention_id for r in rows}
+        texts: dict[str, tuple[str, str]] = {}
+        if wanted:
+            # The view holds each mention's text and language; only corrected mentions are kept.
+            columns, values = store.query_view("v_mention_sentiment", filters={}, limit=None)
+            at = {name: columns.index(name) for name in ("mention_id", "text", "language")}
+            texts = {str(v[at["mention_id"]]): (str(v[at["text"]]), str(v[at["language"]] or "und"))
+                     for v in values if v[at["mention_id"]] in wanted}
+    finally:
+        store.close()
+    if not rows:
+        raise ConfigError(f"the database {settings.database_url} has no sentiment corrections; record some with "
+                          "`journeypulse label` or pass --corrections-file")
+    found = []
+    for row in rows:
+        if row.mention_id not in texts:
+            continue  # the mention was deleted (e.g. forget-author) after it was corrected
+        if row.label not in LABELS:
+            raise ScoringError(f"sentiment correction of mention {row.mention_id} has label {row.label!r}; "
+                               f"expected one of {', '.join(LABELS)}")
+        text, language = texts[row.mention_id]
+        found.append(Correction(row.mention_id, text, language, LABELS.index(row.label)))
+    return found
+
+
+def _corrections_files(corrections: list[Correction], folder: Path) -> list[LabelledFileT]:
+    """The training part of the corrections as one JSONL training file per language (held-out part left out)."""
+    from sentiment.training import LabelledFile
+
+    train_part, held_out = split_corrections(corrections)
+    err_console.print(f"corrections: {len(train_part)} train, {len(held_out)} held out (sha256 of mention id)")
+    by_language: dict[str, list[Correction]] = {}
+    for correction in train_part:
+        by_language.setdefault(_LANGUAGE_NAMES.get(correction.language, correction.language), []).append(correction)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for language, rows in sorted(by_language.items()):
+        path = folder / f"corrections-{language}.jsonl"
+        path.write_text("".join(json.dumps({"text": c.text, "label": LABELS[c.label]}, ensure_ascii=False) + "\n"
+                                for c in rows), encoding="utf-8")
+        files.append(LabelledFile(path, "jsonl", language, "train", {name: name for name in LABELS}))
+    return files
+
+
+def _parse_file(spec: str) -> LabelledFileT:
+    """``PATH,FORMAT,LANGUAGE,SPLIT[,RAW=LABEL;RAW=LABEL...]`` -> a LabelledFile."""
+    from sentiment.training import LabelledFile
+
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) not in (4, 5) or not all(parts[:4]):
+        raise ConfigError(f"--file {spec!r} is not PATH,FORMAT,LANGUAGE,SPLIT[,RAW=LABEL;...]; e.g. "
+                          "--file vi_train.jsonl,jsonl,vietnamese,train")
+    path, fmt, language, split = parts[:4]
+    if len(parts) == 4:
+        return LabelledFile(Path(path), fmt, language, split)
+    mapping = parse_label_map(parts[4].replace(";", ","))
+    return LabelledFile(Path(path), fmt, language, split, {raw: LABELS[index] for raw, index in mapping.items()})
+
+
+# --------------------------------------------------------------------------- train
+
+
+@model_app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="model folder to write (weights, head, MODEL_CARD.md)")],
+    datasets: Annotated[Path | None, typer.Option(help="folder in the shared layout (umsab/<language>/, "
+                                                  "wisesight/); every train and val split in it is used")] = None,
+    file: Annotated[list[str] | None, typer.Option("--file", help="PATH,FORMAT,LANGUAGE,SPLIT[,RAW=LABEL;...] "
+                                                   "(format umsab|wisesight|jsonl|csv; repeatable)")] = None,
+    corrections: Annotated[bool, typer.Option("--corrections", help="also train on the recorded sentiment "
+                                              "corrections (their held-out part is left out)")] = False,
+    corrections_file: CorrectionsFileOption = None,
+    method: Annotated[str, typer.Option(help="top-layers (fine-tune the top encoder layers) or linear")] = "top-layers",
+    epochs: Annotated[int, typer.Option(min=1)] = 6,
+    max_steps: Annotated[int | None, typer.Option(help="stop after this many optimiser steps (smoke runs)")] = None,
+    encoder: Annotated[Path | None, typer.Option(help="encoder folder (default: the built-in e5-small)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed and data give the same model")] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """Train a sentiment model on labelled files with language tags (seeded) and write its model card."""
+    from sentiment.training import discover_files, train_model
+
+    settings = _guard(lambda: steps.load_run_settings(config))
+    files = list(discover_files(datasets)) if datasets is not None else []
+    files += [_guard(lambda spec=spec: _parse_file(spec)) for spec in (file or [])]
+    if corrections or corrections_file is not None:
+        found = _guard(lambda: _load_corrections(settings, corrections_file))
+        files += _corrections_files(found, settings.cache_dir / "corrections" / out.resolve().name)
+    if not files:
+        _guard(lambda: _raise(ConfigError("nothing to train on: pass --datasets DIR and/or --file ...")))
+    started = time.perf_counter()
+    with err_console.status(f"training {method} on {len(files)} file(s)"):
+        result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
+                                            max_steps=max_steps, encoder=encoder))
+    console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.val_macro_f1.items())), highlight=False)
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+# --------------------------------------------------------------------------- eval
+
+
+def _read_data(data: list[Path], spec: TableSpec, langs: list[str]) -> list[LabelledRow]:
+    if langs and len(langs) not in (1, len(data)):
+        raise ConfigError(f"--lang was given {len(langs)} times for {len(data)} --data files; give it once "
+                          "(all files) or once per file, in order")
+    rows: list[LabelledRow] = []
+    for index, path in enumerate(data):
+        lang = langs[0] if len(langs) == 1 else (langs[index] if langs else None)
+        rows += read_labelled(path, TableSpec(**{**spec.__dict__, "lang": lang}))
+    return rows
+
+
+def _metrics_table(title: str, groups: dict[str, dict[str, object]]) -> Table:
+    table = Table(title=title)
+    for column in ("group", "n", "accuracy", "macro-F1", "ECE"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for name, values in groups.items():
+        table.add_row(name, str(values["n"]), f"{values['accuracy']:.3f}", f"{values['macro_f1']:.3f}",
+                      f"{values['ece']:.3f}")
+    return table
+
+
+def _confusion_table(values: dict[str, object]) -> Table:
+    confusion = values["confusion"]
+    assert isinstance(confusion, dict)
+    table = Table("gold \\ predicted", *LABELS, title="Confusion matrix (all rows)")
+    for name, row in zip(LABELS, confusion["counts"], strict=True):
+        table.add_row(name, *(str(v) for v in row))
+    return table
+
+
+def _holdout(corrections: list[Correction], percent: int, after_config: ModelConfig, before_config: ModelConfig,
+             settings: Settings) -> dict[str, object]:
+    """Before/after macro-F1 on the held-out corrections (the same split `model train` leaves out)."""
+    _train_part, held_out = split_corrections(corrections, percent)
+    if not held_out:
+        raise ConfigError(f"none of the {len(corrections)} corrections fall in the {percent}% held-out part; "
+                          "record more corrections or raise --holdout-percent")
+    gold = [c.label for c in held_out]
+    result: dict[str, object] = {"n": len(held_out), "percent": percent, "split": "sha256(mention_id)"}
+    for role, model_config in (("before", before_config), ("after", after_config)):
+        model = load_sentiment_model(model_config, settings.cache_dir)
+        probabilities = evaluate_model(model, [c.text for c in held_out])
+        result[role] = {"model": model.name, "revision": model.revision,
+                        **metrics(gold, probabilities).as_dict()}
+    return result
+
+
+@model_app.command("eval")
+def evaluate(
+    data: Annotated[list[Path] | None, typer.Option("--data", help="labelled file (repeatable)")] = None,
+    model: ModelOption = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"one of {', '.join(FORMATS)} (txt: *text*.txt lines "
+                                     "paired with the *labels*.txt file beside it)")] = "jsonl",
+    text_col: Annotated[str, typer.Option(help="text column / JSON key")] = "text",
+    label_col: Annotated[str, typer.Option(help="label column / JSON key")] = "label",
+    lang_col: Annotated[str | None, typer.Option(help="language column / JSON key")] = None,
+    lang: Annotated[list[str] | None, typer.Option("--lang", help="language of the file(s): once, or once "
+                                                   "per --data")] = None,
+    source_col: Annotated[str | None, typer.Option(help="column naming each row's source (default: the file)")] = None,
+    label_map: Annotated[str | None, typer.Option(help='raw label -> label, e.g. "0=negative,1=neutral,'
+                                                  '2=positive" or "pos=positive,neu=neutral,neg=negative,'
+                                                  'q=neutral"')] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON here ('-': stdout)")] = None,
+    corrections_holdout: Annotated[bool, typer.Option("--corrections-holdout", help="before/after macro-F1 on "
+                                                      "the held-out part of the recorded corrections")] = False,
+    corrections_file: CorrectionsFileOption = None,
+    before: Annotated[str | None, typer.Option(help="the model before corrections (default: the config's "
+                                               "model.name)")] = None,
+    holdout_percent: Annotated[int, typer.Option(help="share of corrections held out")] = DEFAULT_HOLDOUT_PERCENT,
+    backend: BackendOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Evaluate a model on labelled files: accuracy, macro-F1, confusion, calibration error per language/source."""
+    settings = _guard(lambda: steps.load_run_settings(config))
+    model_config = _guard(lambda: _model_config(settings, model, backend))
+    files = list(data or [])
+    if not files and not corrections_holdout:
+        _guard(lambda: _raise(ConfigError("nothing to evaluate: pass --data FILE or --corrections-holdout")))
+    # With --json - the report owns stdout, so the tables go to stderr.
+    show = err_console if json_out is not None and str(json_out) == "-" else console
+    output: dict[str, object] = {}
+    if files:
+        mapping = _guard(lambda: parse_label_map(label_map)) if label_map else None
+        spec = TableSpec(format=fmt, text_col=text_col, label_col=label_col, lang_col=lang_col,
+                         source_col=source_col, label_map=mapping)
+        rows = _guard(lambda: _read_data(files, spec, list(lang or [])))
+        loaded = _guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
+        with err_console.status(f"scoring {len(rows)} labelled texts with {loaded.name}"):
+            probabilities = _guard(lambda: evaluate_model(loaded, [r.text for r in rows]))
+        output = report(rows, probabilities, model=loaded.name, revision=loaded.revision, backend=loaded.backend,
+                        files=[str(f) for f in files])
+        overall = output["overall"]
+        assert isinstance(overall, dict)
+        show.print(f"{loaded.name} ({loaded.backend}): {overall['n']} rows, accuracy {overall['accuracy']:.3f}, "
+                      f"macro-F1 {overall['macro_f1']:.3f}, ECE {overall['ece']:.3f}", highlight=False)
+        for key, title in (("by_language", "Per language"), ("by_source", "Per source")):
+            groups = output[key]
+            assert isinstance(groups, dict)
+            show.print(_metrics_table(title, groups))
+        show.print(_confusion_table(overall))
+    if corrections_holdout:
+        before_config = _guard(lambda: _model_config(settings, before or settings.model.name, backend))
+        found = _guard(lambda: _load_corrections(settings, corrections_file))
+        holdout = _guard(lambda: _holdout(found, holdout_percent, model_config, before_config, settings))
+        output["corrections_holdout"] = holdout
+        for role in ("before", "after"):
+            part = holdout[role]
+            assert isinstance(part, dict)
+            show.print(f"held-out corrections ({holdout['n']}), {role}: {part['model']} macro-F1 "
+                          f"{part['macro_f1']:.3f}, accuracy {part['accuracy']:.3f}", highlight=False)
+    if json_out is not None:
+        text = json.dumps(output, indent=2, ensure_ascii=False)
+        if str(json_out) == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            json_out.write_text(text + "\n", encoding="utf-8")
+            console.print(f"wrote {json_out}", highlight=False)
