@@ -416,3 +416,16 @@ __all__: Sequence[str] = [
     "refresh_summaries",
     "resolve_period",
 ]
+
+
+# The analytics steps live in pipeline/analytics.py (which imports this module); they are re-exported
+# here lazily (PEP 562) so ``steps.write_cx_map`` works for the DAGs without a circular import.
+_ANALYTICS_STEPS = ("write_cx_map", "select_coaching_candidates", "check_alerts")
+
+
+def __getattr__(name: str) -> object:
+    if name in _ANALYTICS_STEPS:
+        from pipeline import analytics
+
+        return getattr(analytics, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
