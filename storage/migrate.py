@@ -45,10 +45,24 @@ def current_revision(engine: sa.Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+_PG_MIGRATION_LOCK = 0x6A70_6D69  # advisory lock key ("jpmi"): one migrating process per database
+
+
+def _lock_for_migration(conn: sa.Connection) -> None:
+    """Serialise concurrent migrators (e.g. parallel Airflow tasks on a fresh database) and make the
+    migration one transaction: PostgreSQL via an advisory lock, SQLite via BEGIN IMMEDIATE (its driver
+    would otherwise run DDL outside any transaction)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def upgrade(engine: sa.Engine) -> None:
-    """Bring the database to the newest revision (a no-op when it is already there)."""
+    """Bring the database to the newest revision (a no-op when it is already there), in one transaction."""
     before = current_revision(engine)
     with engine.begin() as conn:
+        _lock_for_migration(conn)
         command.upgrade(alembic_config(conn), "head")
     after = current_revision(engine)
     if before != after:

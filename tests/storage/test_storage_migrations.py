@@ -71,3 +71,16 @@ def test_schema_check_reports_a_column_added_outside_the_migrations(sqlite_url: 
         raw.execute("ALTER TABLE mention ADD COLUMN sneaky TEXT")
     with Store.open(sqlite_url) as store, pytest.raises(StorageError, match="schema differs.*sneaky"):
         store.check_schema()
+
+
+def test_stores_opened_at_once_on_a_fresh_database_migrate_it_once(store_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_count(_: int) -> int:
+        with Store.open(store_url) as store:
+            return store.counts()["mentions"]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(open_and_count, range(3))) == [0, 0, 0]
+    with Store.open(store_url, migrate=False) as store:
+        store.check_schema()
