@@ -25,6 +25,7 @@ from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, JourneypulseError
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
+from storage import VIEW_COLUMNS
 
 coach_app = typer.Typer(help="Coaching examples: pull, review, export training packs.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules on daily stage sentiment.", no_args_is_help=True)
@@ -100,6 +101,10 @@ def query(
     limit: Annotated[int, typer.Option(help="most rows to print", min=1)] = 100,
 ) -> None:
     """Rows of an analyst view (columns documented in storage/VIEWS.md) as a table, CSV or JSON."""
+    if view not in VIEW_COLUMNS:
+        err_console.print(f"[bold red]error:[/] view {view!r} is not queryable; choose one of: "
+                          f"{', '.join(VIEW_COLUMNS)}", highlight=False)
+        raise typer.Exit(2)
     filters: dict[str, object] = {k: v for k, v in {"brand": brand, "product": product, "source": source,
                                                     "language": language, "stage": stage}.items() if v is not None}
     for key, value in (("since", _day(since, "--since")), ("until", _day(until, "--until"))):
