@@ -227,9 +227,9 @@ def alerts_check(
     with _opened(config) as (settings, store):
         report = _guard(lambda: analytics.check_alerts(settings, store, day=judged, webhook=webhook))
         raised = [a for a in store.alerts() if judged is None or a.day == judged]
-    console.print(f"alerts: {report.detail}", highlight=False)
+    console.print(f"alerts: {report.detail}", highlight=False, soft_wrap=True)
     for alert in raised:
-        console.print(f"[red]{alert.rule}[/] {alert.message}", highlight=False)
+        console.print(f"[red]{alert.rule}[/] {alert.message}", highlight=False, soft_wrap=True)
 
 
 def forget_author(
@@ -241,4 +241,4 @@ def forget_author(
         report, rewritten = _guard(lambda: analytics.forget_author(settings, store, who))
     console.print(f"removed {report.mentions} mentions, {report.sentiments} sentiment results, {report.links} links, "
                   f"{report.coaching_examples} coaching examples, {report.coaching_reviews} reviews, "
-                  f"{report.corrections} corrections; rewrote {len(rewritten)} exports", highlight=False)
+                  f"{report.corrections} corrections; rewrote {len(rewritten)} exports", highlight=False, soft_wrap=True)
