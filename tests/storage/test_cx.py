@@ -1,0 +1,165 @@
+"""CX tables and views on both dialects: contact-center hierarchy, coaching library, corrections, cascades."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import pytest
+
+from journeypulse.errors import StorageError
+from journeypulse.record import Mention
+from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionRow, JourneyLinkRow, Store
+
+MakeMention = Callable[..., Mention]
+DAY = 24 * 60  # minutes
+NOW = datetime(2026, 11, 5, tzinfo=UTC)
+
+
+def _link(stage: str, confidence: float = 0.9) -> JourneyLinkRow:
+    return JourneyLinkRow(stage, None, None, None, "keywords", confidence, False)
+
+
+def _contact(
+    make_mention: MakeMention, native_id: str, minutes: int, channel: str, customer: str, interaction: str | None
+) -> Mention:
+    metadata: dict[str, str] = {"customer_id": customer}
+    if interaction is not None:
+        metadata["interaction_id"] = interaction
+    return make_mention(native_id, f"contact {native_id}", minutes=minutes, channel=channel, metadata=metadata)
+
+
+def test_contact_center_levels_count_events_actions_interactions_experiences_and_journeys_per_channel(
+    store: Store, make_mention: MakeMention
+) -> None:
+    events = [
+        _contact(make_mention, "e1", 0, "chat", "c_1", "i_1"),  # i_1: support, support, delivery -> 2 actions
+        _contact(make_mention, "e2", 5, "chat", "c_1", "i_1"),
+        _contact(make_mention, "e3", 10, "chat", "c_1", "i_1"),
+        _contact(make_mention, "e4", 3 * DAY, "voice", "c_1", "i_2"),  # 3 days later: same experience
+        _contact(make_mention, "e5", 20 * DAY, "chat", "c_1", "i_3"),  # 17 days after i_2: a new experience
+        _contact(make_mention, "e6", 60, "email", "c_2", None),  # no interaction id: an interaction of its own
+        make_mention("social", "a post, not a contact", minutes=1),
+    ]
+    store.store_batch("cc", "q", events, [], None)
+    ids = {m.native_id: m.id for m in events}
+    store.save_journey_links(
+        "t1",
+        {
+            ids["e1"]: [_link("support"), _link("delivery", 0.5)],  # highest confidence wins: support
+            ids["e2"]: [_link("support")],
+            ids["e3"]: [_link("delivery")],
+            ids["e4"]: [_link("support")],
+            ids["e6"]: [_link("purchase")],
+        },
+    )
+    columns, rows = store.query_view("v_contact_center_levels", filters={}, limit=None)
+    levels = {row[1]: dict(zip(columns[2:], row[2:], strict=True)) for row in rows}
+    assert levels == {
+        "chat": {"journeys": 1, "experiences": 2, "interactions": 2, "actions": 3, "events": 4},
+        "email": {"journeys": 1, "experiences": 1, "interactions": 1, "actions": 1, "events": 1},
+        "voice": {"journeys": 1, "experiences": 1, "interactions": 1, "actions": 1, "events": 1},
+    }
+    columns, rows = store.query_view("v_contact_center_events", filters={"since": date(2026, 11, 2)}, limit=None)
+    by_mention = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    assert [
+        (by_mention[ids[n]]["stage"], by_mention[ids[n]]["action_no"], by_mention[ids[n]]["experience_no"])
+        for n in ("e1", "e2", "e3", "e4", "e5")
+    ] == [("support", 1, 1), ("support", 1, 1), ("delivery", 2, 1), ("support", 1, 1), ("unlinked", 1, 2)]
+    assert by_mention[ids["e6"]]["interaction_id"] == ids["e6"]
+
+
+def _example(mention_id: str, stage: str = "support") -> CoachingExampleRow:
+    return CoachingExampleRow(
+        mention_id,
+        "[NAME] waited 3 hours",
+        "en",
+        stage,
+        "long_wait",
+        "chat",
+        "negative",
+        0.9,
+        "sample",
+        "0" * 32,
+        1,
+        NOW,
+    )
+
+
+def test_library_upserts_by_mention_and_reviews_round_trip_with_relabels_as_corrections(
+    store: Store, make_mention: MakeMention
+) -> None:
+    first, second = make_mention("1"), make_mention("2", "other text")
+    store.store_batch("sample", "q", [first, second], [], None)
+    assert store.save_coaching_examples([_example(first.id), _example(second.id)]) == 2
+    assert store.save_coaching_examples([_example(first.id, stage="delivery")]) == 1
+    assert {(e.mention_id, e.stage) for e in store.coaching_examples()} == {
+        (first.id, "delivery"),
+        (second.id, "support"),
+    }
+    store.add_coaching_review(CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok"))
+    store.add_coaching_review(CoachingReviewRow(second.id, "relabel", "som", NOW, "neutral"))
+    assert store.coaching_reviews() == [
+        CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok"),
+        CoachingReviewRow(second.id, "relabel", "som", NOW, "neutral", ""),
+    ]
+    assert store.sentiment_corrections() == [CorrectionRow(second.id, "neutral", "coach_review", "som", NOW)]
+
+
+@pytest.mark.parametrize(
+    ("review", "message"),
+    [
+        (CoachingReviewRow("f" * 32, "approve", "lan", NOW), "not in the coaching library"),
+        (CoachingReviewRow("X", "relabel", "lan", NOW, "angry"), "label 'angry'"),
+        (CoachingReviewRow("X", "approve", "lan", NOW, "neutral"), "only valid with relabel"),
+        (CoachingReviewRow("X", "skip", "lan", NOW), "action 'skip'"),
+        (CoachingReviewRow("X", "approve", " ", NOW), "reviewer is empty"),
+    ],
+)
+def test_bad_reviews_are_refused_with_the_reason(
+    store: Store, make_mention: MakeMention, review: CoachingReviewRow, message: str
+) -> None:
+    mention = make_mention("1")
+    store.store_batch("sample", "q", [mention], [], None)
+    store.save_coaching_examples([_example(mention.id)])
+    if review.mention_id == "X":
+        review = CoachingReviewRow(mention.id, review.action, review.reviewer, NOW, review.new_label)
+    with pytest.raises(StorageError, match=message):
+        store.add_coaching_review(review)
+    assert store.coaching_reviews() == [] and store.sentiment_corrections() == []
+
+
+def test_a_correction_for_an_unknown_mention_is_refused(store: Store) -> None:
+    with pytest.raises(StorageError, match="is not stored"):
+        store.add_sentiment_correction(CorrectionRow("e" * 32, "positive", "manual", "lan", NOW))
+
+
+def test_alerts_are_stored_once_per_key(store: Store) -> None:
+    alert = AlertRow("k1", "negative_share_spike", "Acme", "support", date(2026, 11, 2), None, 0.8, 0.2, "spike", NOW)
+    assert store.save_alerts([alert]) == ["k1"]
+    assert store.save_alerts([alert]) == []
+    assert store.mark_alerts_posted(["k1"]) == 1 and store.alerts(unposted_only=True) == []
+
+
+def test_forgetting_an_author_cascades_to_every_derived_row_and_keeps_other_authors(
+    store: Store, make_mention: MakeMention
+) -> None:
+    gone, kept = make_mention("1", author="a_gone"), make_mention("2", "other words", author="a_kept")
+    store.store_batch("sample", "q", [gone, kept], [], None)
+    store.save_journey_links("t1", {gone.id: [_link("support")], kept.id: [_link("support")]})
+    store.save_coaching_examples([_example(gone.id), _example(kept.id)])
+    store.add_coaching_review(CoachingReviewRow(gone.id, "relabel", "lan", NOW, "positive"))
+    store.add_sentiment_correction(CorrectionRow(kept.id, "neutral", "manual", "lan", NOW))
+    report = store.forget_author("a_gone")
+    assert (report.mentions, report.links, report.coaching_examples, report.coaching_reviews, report.corrections) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert [e.mention_id for e in store.coaching_examples()] == [kept.id]
+    assert store.coaching_reviews() == []
+    assert [c.mention_id for c in store.sentiment_corrections()] == [kept.id]
+    assert [row[0] for row in store.query_view("v_current_journey_link", filters={}, limit=None)[1]] == [kept.id]
+    assert store.counts()["mentions"] == 1
