@@ -146,7 +146,7 @@ def test_reprocess_rejects_a_window_without_timezone(dagbag: object, listened: d
 
 
 def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
-    dagbag: object, listened: dict[str, int]
+    dagbag: object, listened: dict[str, int], pipeline_config: Path
 ) -> None:
     from pipeline import steps
 
@@ -159,3 +159,8 @@ def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
     for task_id in ("refresh_summaries", "write_cx_map", "select_coaching_candidates"):
         (report,) = _reports(run, task_id)
         assert report["step"] == task_id
+    (cx_map,) = _reports(run, "write_cx_map")
+    assert cx_map["processed"] == 1  # one map per configured brand
+    written = Path(str(cx_map["detail"]))
+    assert written.is_file() and written.parent == pipeline_config.parent / "data" / "reports"
+    assert "2026-10-04" in written.name  # the 28-day window ending at the logical date, not wall-clock now
