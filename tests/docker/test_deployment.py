@@ -130,7 +130,7 @@ def test_dockerfile_builds_on_the_pinned_airflow_image_with_pinned_cpu_torch_and
     assert f"ARG TORCH_VERSION={torch_pin}" in text
     assert "download.pytorch.org/whl/cpu" in text
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in text, "pip must not move the image's Airflow"
-    assert re.search(r"^RUN journeypulse model prepare$", text, re.MULTILINE)
+    assert re.search(r"^RUN journeypulse model prepare\b", text, re.MULTILINE)
     for package in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
         name = package.rstrip("*")
         assert f"COPY --chown=airflow:0 {name} " in text, f"Dockerfile does not copy package {name}"
