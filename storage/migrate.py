@@ -6,6 +6,7 @@ released revisions are never edited, changes go in a new revision.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
@@ -61,6 +63,8 @@ def _lock_for_migration(conn: sa.Connection) -> None:
 def upgrade(engine: sa.Engine) -> None:
     """Bring the database to the newest revision (a no-op when it is already there), in one transaction."""
     before = current_revision(engine)
+    if before == head_revision():
+        return  # the common case (every task opens the store): no Alembic environment to load
     with engine.begin() as conn:
         _lock_for_migration(conn)
         command.upgrade(alembic_config(conn), "head")

@@ -6,10 +6,14 @@
   (initdb --no-sync -A trust, fsync=off, 127.0.0.1 on a free port, socket in a temp dir; run as the
   ``postgres`` user when the suite runs as root) and stopped at session end. If no server can be
   started the postgres tests are skipped with the reason, except when CI=true: then they fail.
-- ``postgres_url``: a fresh, empty database on that server for one test (dropped afterwards).
-- ``sqlite_url``: a fresh SQLite file in the test's tmp_path.
-- ``store_url``: parametrised over both (ids ``sqlite`` and ``postgres``; the postgres case carries
-  the ``postgres`` marker), so one storage test runs on both dialects.
+- ``postgres_url``: a fresh database on that server for one test (dropped afterwards), already at the
+  newest schema revision: it is cloned from a template migrated once per session, so ``Store.open``
+  on it is a no-op migration and costs no DDL per test. It holds no rows.
+- ``empty_postgres_url``: a fresh, completely empty database (for migration tests).
+- ``sqlite_url``: a fresh SQLite file path in the test's tmp_path (the file does not exist yet).
+- ``store_url``: parametrised over ``sqlite_url`` and ``postgres_url`` (ids ``sqlite`` and ``postgres``;
+  the postgres case carries the ``postgres`` marker), so one storage test runs on both dialects.
+- ``empty_store_url``: the same over ``sqlite_url`` and ``empty_postgres_url``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -139,14 +144,41 @@ def _admin(server_url: str, sql: str) -> None:
         conn.execute(sql)
 
 
-@pytest.fixture
-def postgres_url(pg_server: str) -> Iterator[str]:
-    name = f"jp_test_{uuid.uuid4().hex[:12]}"
-    _admin(pg_server, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+def _database_url(server_url: str, name: str) -> str:
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+@contextmanager
+def _database(server_url: str, template: str, prefix: str) -> Iterator[str]:
+    """A new database cloned from ``template``, dropped afterwards; yields its name."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}" ENCODING \'UTF8\'')
     try:
-        yield urlunsplit(urlsplit(pg_server)._replace(path=f"/{name}"))
+        yield name
     finally:
-        _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server: str) -> Iterator[str]:
+    """Name of a database migrated to the newest revision once per session (clone it, never use it)."""
+    from storage import Store
+
+    with _database(pg_server, "template0", "jp_template") as name:
+        Store.open(_database_url(pg_server, name)).close()  # close: CREATE DATABASE needs no open sessions
+        yield name
+
+
+@pytest.fixture
+def postgres_url(pg_server: str, pg_migrated_template: str) -> Iterator[str]:
+    with _database(pg_server, pg_migrated_template, "jp_test") as name:
+        yield _database_url(pg_server, name)
+
+
+@pytest.fixture
+def empty_postgres_url(pg_server: str) -> Iterator[str]:
+    with _database(pg_server, "template0", "jp_empty") as name:
+        yield _database_url(pg_server, name)
 
 
 @pytest.fixture
@@ -157,3 +189,9 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_store_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "empty_postgres_url"
+    return str(request.getfixturevalue(fixture))

@@ -97,22 +97,20 @@ def test_saving_a_new_model_revision_keeps_the_old_result_but_makes_the_new_one_
     ]
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"label": "pos"}, "label 'pos' is not one of"),
-        ({"p_negative": 1.5}, "p_negative is 1.5"),
-        ({"p_negative": 0.5}, "probabilities sum to 0.8000"),
-        ({"revision": ""}, "must be non-empty"),
-        ({"classified_at": datetime(2026, 11, 4)}, "classified_at is naive"),
-    ],
-)
-def test_invalid_sentiment_is_refused_with_a_message_naming_the_value(
-    store: Store, three: list[Mention], change: dict[str, object], message: str
-) -> None:
-    bad = SentimentResult(**{**_score(three[0].id).__dict__, **change})
-    with pytest.raises(StorageError, match=message):
-        store.save_sentiments([bad])
+INVALID_SENTIMENT: list[tuple[dict[str, object], str]] = [
+    ({"label": "pos"}, "label 'pos' is not one of"),
+    ({"p_negative": 1.5}, "p_negative is 1.5"),
+    ({"p_negative": 0.5}, "probabilities sum to 0.8000"),
+    ({"revision": ""}, "must be non-empty"),
+    ({"classified_at": datetime(2026, 11, 4)}, "classified_at is naive"),
+]
+
+
+def test_invalid_sentiment_is_refused_with_a_message_naming_the_value(store: Store, three: list[Mention]) -> None:
+    for change, message in INVALID_SENTIMENT:
+        bad = SentimentResult(**{**_score(three[0].id).__dict__, **change})
+        with pytest.raises(StorageError, match=message):
+            store.save_sentiments([_score(three[1].id), bad])
     assert store.counts()["with_sentiment"] == 0
 
 

@@ -17,8 +17,8 @@ from storage import VIEW_COLUMNS, Store
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "storage" / "alembic.ini"
 
 
-def test_upgrade_from_empty_creates_every_table_and_view_and_shows_no_drift(store_url: str) -> None:
-    with Store.open(store_url) as store:
+def test_upgrade_from_empty_creates_every_table_and_view_and_shows_no_drift(empty_store_url: str) -> None:
+    with Store.open(empty_store_url) as store:
         store.check_schema()  # alembic check: models and migrated database agree
         assert store.counts() == {"mentions": 0, "quarantined": 0, "with_language": 0, "with_sentiment": 0, "linked": 0}
         assert {view: store.view_columns(view) for view in VIEW_COLUMNS} == {
@@ -26,9 +26,9 @@ def test_upgrade_from_empty_creates_every_table_and_view_and_shows_no_drift(stor
         }
 
 
-def test_opening_an_empty_database_without_migrating_names_the_fix(store_url: str) -> None:
+def test_opening_an_empty_database_without_migrating_names_the_fix(empty_store_url: str) -> None:
     with pytest.raises(StorageError, match="empty database.*migrate=True"):
-        Store.open(store_url, migrate=False)
+        Store.open(empty_store_url, migrate=False)
 
 
 def test_reopening_a_migrated_database_keeps_its_data(store_url: str, make_mention: Callable[..., Mention]) -> None:
@@ -38,11 +38,11 @@ def test_reopening_a_migrated_database_keeps_its_data(store_url: str, make_menti
         assert again.counts()["mentions"] == 1 and unmigrated.get_cursor("sample", "q") == "c1"
 
 
-def test_alembic_command_line_downgrades_to_empty_and_the_store_upgrades_again(store_url: str) -> None:
-    Store.open(store_url).close()
+def test_alembic_command_line_downgrades_to_empty_and_the_store_upgrades_again(empty_store_url: str) -> None:
+    Store.open(empty_store_url).close()
     env = {**os.environ, "PYTHONPATH": str(ALEMBIC_INI.parents[1])}
     proc = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), "-x", f"url={store_url}", "downgrade", "base"],
+        [sys.executable, "-m", "alembic", "-c", str(ALEMBIC_INI), "-x", f"url={empty_store_url}", "downgrade", "base"],
         check=False,
         capture_output=True,
         text=True,
@@ -51,8 +51,8 @@ def test_alembic_command_line_downgrades_to_empty_and_the_store_upgrades_again(s
     )
     assert proc.returncode == 0, proc.stderr
     with pytest.raises(StorageError, match="empty database"):
-        Store.open(store_url, migrate=False)
-    with Store.open(store_url) as store:
+        Store.open(empty_store_url, migrate=False)
+    with Store.open(empty_store_url) as store:
         store.check_schema()
 
 
@@ -73,14 +73,14 @@ def test_schema_check_reports_a_column_added_outside_the_migrations(sqlite_url: 
         store.check_schema()
 
 
-def test_stores_opened_at_once_on_a_fresh_database_migrate_it_once(store_url: str) -> None:
+def test_stores_opened_at_once_on_a_fresh_database_migrate_it_once(empty_store_url: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     def open_and_count(_: int) -> int:
-        with Store.open(store_url) as store:
+        with Store.open(empty_store_url) as store:
             return store.counts()["mentions"]
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         assert list(pool.map(open_and_count, range(3))) == [0, 0, 0]
-    with Store.open(store_url, migrate=False) as store:
+    with Store.open(empty_store_url, migrate=False) as store:
         store.check_schema()
