@@ -76,14 +76,23 @@ def ensure_int8_export(module: Callable[[], torch.nn.Module], dest: Path) -> Pat
 
 
 class OnnxRunner:
-    """One ONNX Runtime session (CPU) taking int64 input_ids / attention_mask, returning ``output``."""
+    """One ONNX Runtime session (CPU) taking int64 input_ids / attention_mask, returning ``output``.
+
+    Session options: every graph optimisation, ``threads`` intra-op threads (the torch setting, i.e. the
+    machine's cores), one inter-op thread, sequential execution, and no busy-wait spinning between
+    batches (spinning threads steal the cores that tokenisation and other tasks need on a small machine).
+    """
 
     def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime as ort
 
+        self.path = path
         options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files

@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from journeypulse.errors import ScoringError
-from sentiment.windows import Window, Windower, batched, combine, model_limit, pad_id
+from sentiment.windows import Window, Windower, batched, combine, model_limit, pad_id, token_budget
 
 __all__ = ["SequenceClassifierRunner", "TextEncoder", "Window", "configure_threads", "load_tokenizer"]
 
@@ -104,14 +104,16 @@ class TextEncoder:
         self.tokenizer = load_tokenizer(folder)
         self.config = _load_config(folder)
         self.model: torch.nn.Module | None = None
+        self.onnx_path: Path | None = None
         self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if backend == "onnx-int8":
             from sentiment.onnx_backend import RECIPE, OnnxRunner, ensure_int8_export
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
-            path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")), onnx_dir / f"encoder-{RECIPE}.onnx")
-            self._forward = OnnxRunner(path, torch.get_num_threads())
+            self.onnx_path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")),
+                                                onnx_dir / f"encoder-{RECIPE}.onnx")
+            self._forward = OnnxRunner(self.onnx_path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)
             self._forward = self._pool
@@ -134,7 +136,7 @@ class TextEncoder:
 
     def embed_windows(self, texts: Sequence[str]) -> tuple[list[Window], np.ndarray]:
         windows = self.windower.windows(texts)
-        return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward)
+        return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward, token_budget(self.batch_size))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised embedding per text (long texts: normalised token-weighted mean of windows)."""
@@ -161,14 +163,16 @@ class SequenceClassifierRunner:
         self.config = _load_config(source)
         self.order = order({int(k): str(v) for k, v in (self.config.id2label or {}).items()})
         self.model: torch.nn.Module | None = None
+        self.onnx_path: Path | None = None
         self._forward: Callable[[np.ndarray, np.ndarray], np.ndarray]
         if backend == "onnx-int8":
             from sentiment.onnx_backend import RECIPE, OnnxRunner, ensure_int8_export
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
-            path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")), onnx_dir / f"classifier-{RECIPE}.onnx")
-            self._forward = OnnxRunner(path, torch.get_num_threads())
+            self.onnx_path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")),
+                                                onnx_dir / f"classifier-{RECIPE}.onnx")
+            self._forward = OnnxRunner(self.onnx_path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)
             self._forward = self._softmax
@@ -190,7 +194,7 @@ class SequenceClassifierRunner:
         if not texts:
             return np.zeros((0, 3), dtype=np.float64)
         windows = self.windower.windows(texts)
-        rows = batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward)
+        rows = batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward, token_budget(self.batch_size))
         return combine(windows, rows[:, self.order], len(texts))
 
 

@@ -18,7 +18,8 @@ from journeypulse.errors import ScoringError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["Window", "Windower", "batched", "combine", "model_limit", "pad_id"]
+__all__ = ["TOKENS_PER_ROW", "Window", "Windower", "batch_plan", "batched", "combine", "model_limit", "pad_id",
+           "token_budget"]
 
 
 @dataclass(frozen=True)
@@ -62,34 +63,71 @@ class Windower:
         return out
 
 
+# Padded tokens per batch row allowed on average: a batch of short windows stays at batch_size rows, a
+# batch of long windows (over this many tokens) gets fewer rows, so attention cost per batch stays bounded.
+TOKENS_PER_ROW = 64
+
+
+def token_budget(batch_size: int) -> int:
+    """The padded-token budget of one batch for a configured ``batch_size``."""
+    return batch_size * TOKENS_PER_ROW
+
+
+def batch_plan(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped into length-sorted batches: each holds at most ``batch_size`` rows and, when
+    ``max_batch_tokens`` is set, at most that many padded tokens (rows x longest row), so short texts
+    travel in big batches and long ones in small batches. A single row longer than the budget goes alone.
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    plan: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # Sorted ascending, so this row is the longest of the batch if it joins.
+        too_many = len(current) >= batch_size
+        too_wide = max_batch_tokens is not None and (len(current) + 1) * lengths[index] > max_batch_tokens
+        if current and (too_many or too_wide):
+            plan.append(current)
+            current = []
+        current.append(index)
+    if current:
+        plan.append(current)
+    return plan
+
+
 def batched(windows: list[Window], batch_size: int, pad: int,
-            forward: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Run ``forward(ids, mask)`` (int64 arrays) over length-sorted padded batches; rows in the windows' order."""
-    order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-    outputs: list[np.ndarray | None] = [None] * len(windows)
-    for start in range(0, len(order), batch_size):
-        members = order[start:start + batch_size]
-        width = max(len(windows[i].ids) for i in members)
+            forward: Callable[[np.ndarray, np.ndarray], np.ndarray], max_batch_tokens: int | None = None) -> np.ndarray:
+    """Run ``forward(ids, mask)`` (int64 arrays) over length-sorted padded batches; rows in the windows' order.
+
+    Batches follow ``batch_plan`` (row count and optional padded-token budget); padding per batch is only
+    up to its own longest window.
+    """
+    if not windows:
+        return np.zeros((0, 0), dtype=np.float32)
+    lengths = [len(w.ids) for w in windows]
+    outputs: np.ndarray | None = None
+    for members in batch_plan(lengths, batch_size, max_batch_tokens):
+        width = lengths[members[-1]]
         ids = np.full((len(members), width), pad, dtype=np.int64)
         mask = np.zeros((len(members), width), dtype=np.int64)
         for row, index in enumerate(members):
-            length = len(windows[index].ids)
-            ids[row, :length] = windows[index].ids
-            mask[row, :length] = 1
+            ids[row, :lengths[index]] = windows[index].ids
+            mask[row, :lengths[index]] = 1
         result = np.asarray(forward(ids, mask), dtype=np.float32)
-        for row, index in enumerate(members):
-            outputs[index] = result[row]
-    return np.stack([o for o in outputs if o is not None]) if outputs else np.zeros((0, 0), dtype=np.float32)
+        if outputs is None:
+            outputs = np.empty((len(windows), *result.shape[1:]), dtype=np.float32)
+        outputs[members] = result
+    assert outputs is not None  # windows is not empty, so at least one batch ran
+    return outputs
 
 
 def combine(windows: list[Window], rows: np.ndarray, n_texts: int) -> np.ndarray:
     """Token-count-weighted mean of window rows per text."""
+    index = np.fromiter((w.text_index for w in windows), dtype=np.int64, count=len(windows))
+    weights = np.fromiter((len(w.ids) for w in windows), dtype=np.float64, count=len(windows))
     sums = np.zeros((n_texts, rows.shape[1]), dtype=np.float64)
-    weights = np.zeros(n_texts, dtype=np.float64)
-    for window, row in zip(windows, rows, strict=True):
-        sums[window.text_index] += len(window.ids) * row
-        weights[window.text_index] += len(window.ids)
-    return sums / weights[:, None]
+    np.add.at(sums, index, rows.astype(np.float64) * weights[:, None])
+    totals = np.bincount(index, weights=weights, minlength=n_texts)
+    return sums / totals[:, None]
 
 
 def model_limit(config: object) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers.tiny_models import build_tiny_classifier
+
 from journeypulse.config import ModelConfig
 from journeypulse.errors import ConfigError, ScoringError
 from sentiment import load_sentiment_model
@@ -111,12 +111,12 @@ def test_a_model_that_always_says_positive_scores_the_positive_share_as_accuracy
 def test_held_out_corrections_depend_only_on_the_mention_id() -> None:
     corrections = [Correction(f"m{i}", f"text {i}", "en", i % 3) for i in range(2000)]
     train, held_out = split_corrections(corrections)
-    again_train, again_held = split_corrections(list(reversed(corrections[:1000])) + corrections[1000:])
+    _again_train, again_held = split_corrections(list(reversed(corrections[:1000])) + corrections[1000:])
     assert [c.mention_id for c in held_out] == [c.mention_id for c in again_held]
     assert len(train) + len(held_out) == 2000
     assert 0.17 < len(held_out) / 2000 < 0.23
     # Adding corrections never moves an existing one between the parts.
-    more_train, more_held = split_corrections(corrections + [Correction("new", "t", "en", 0)])
+    _more_train, more_held = split_corrections(corrections + [Correction("new", "t", "en", 0)])
     assert {c.mention_id for c in held_out} <= {c.mention_id for c in more_held}
     assert all(is_held_out(c.mention_id) for c in held_out)
 
