@@ -23,6 +23,7 @@ from pipeline import steps
 from sentiment import LABELS, load_sentiment_model
 from sentiment.corrections import DEFAULT_HOLDOUT_PERCENT, Correction, read_corrections_export, split_corrections
 from sentiment.evaluation import (
+    DEFAULT_LABEL_MAP,
     FORMATS,
     LabelledRow,
     TableSpec,
@@ -157,9 +158,8 @@ def _parse_file(spec: str) -> LabelledFileT:
         raise ConfigError(f"--file {spec!r} is not PATH,FORMAT,LANGUAGE,SPLIT[,RAW=LABEL;...]; e.g. "
                           "--file vi_train.jsonl,jsonl,vietnamese,train")
     path, fmt, language, split = parts[:4]
-    if len(parts) == 4:
-        return LabelledFile(Path(path), fmt, language, split)
-    mapping = parse_label_map(parts[4].replace(";", ","))
+    # Without a map, label cells may hold our names, their short forms or UMSAB's 0/1/2.
+    mapping = parse_label_map(parts[4].replace(";", ",")) if len(parts) == 5 else DEFAULT_LABEL_MAP
     return LabelledFile(Path(path), fmt, language, split, {raw: LABELS[index] for raw, index in mapping.items()})
 
 
@@ -179,7 +179,10 @@ def train(
     method: Annotated[str, typer.Option(help="top-layers (fine-tune the top encoder layers) or linear")] = "top-layers",
     epochs: Annotated[int, typer.Option(min=1)] = 6,
     max_steps: Annotated[int | None, typer.Option(help="stop after this many optimiser steps (smoke runs)")] = None,
-    encoder: Annotated[Path | None, typer.Option(help="encoder folder (default: the built-in e5-small)")] = None,
+    encoder: Annotated[Path | None, typer.Option(help="encoder folder (default: the built-in e5-small; another "
+                                                 "encoder starts from a fresh head)")] = None,
+    top_layers: Annotated[int, typer.Option(min=1, help="encoder layers fine-tuned by top-layers")] = 4,
+    max_tokens: Annotated[int, typer.Option(min=16, help="tokens per training text")] = 64,
     seed: Annotated[int, typer.Option(help="random seed; the same seed and data give the same model")] = 0,
     config: ConfigOption = None,
 ) -> None:
@@ -196,8 +199,11 @@ def train(
         _guard(lambda: _raise(ConfigError("nothing to train on: pass --datasets DIR and/or --file ...")))
     started = time.perf_counter()
     with err_console.status(f"training {method} on {len(files)} file(s)"):
+        # The first head and its card scores belong to the built-in encoder; another encoder starts fresh.
+        fresh = {"init_head": None, "baseline": None} if encoder is not None else {}
         result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
-                                            max_steps=max_steps, encoder=encoder))
+                                            top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
+                                            encoder=encoder, **fresh))
     console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.val_macro_f1.items())), highlight=False)
 

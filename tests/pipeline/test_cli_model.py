@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.tiny_models import build_tiny_classifier
+from helpers.tiny_models import TINY_CORPUS, build_tiny_classifier, build_tiny_encoder
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -149,3 +149,30 @@ def test_train_rejects_a_malformed_file_spec(config: Path) -> None:
     result = runner.invoke(app, ["model", "train", "-c", str(config), "--out", "x", "--file", "only-a-path.jsonl"])
     assert result.exit_code == 2
     assert "PATH,FORMAT,LANGUAGE,SPLIT" in " ".join(result.output.split())
+
+
+def test_train_includes_only_the_training_part_of_the_corrections_and_is_seeded(config: Path,
+                                                                              tmp_path: Path) -> None:
+    encoder = build_tiny_encoder(tmp_path / "models")
+    labels = ["negative", "positive", "neutral"]
+    rows = [{"text": t, "label": labels[i % 3]} for i, t in enumerate(TINY_CORPUS)]
+    train = _jsonl(tmp_path / "train.jsonl", rows)
+    val = _jsonl(tmp_path / "val.jsonl", rows)
+    ids = [f"mention-{i}" for i in range(40)]
+    export = tmp_path / "corrections.jsonl"
+    _jsonl(export, [{"mention_id": m, "text": f"đơn {m} giao chậm", "language": "vi", "label": "negative"}
+                    for m in ids])
+    args = ["model", "train", "-c", str(config), "--encoder", str(encoder), "--file",
+            f"{train},jsonl,mixed,train", "--file", f"{val},jsonl,mixed,val", "--corrections-file", str(export),
+            "--epochs", "1", "--max-steps", "2", "--top-layers", "1", "--max-tokens", "32", "--seed", "3"]
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    written = (tmp_path / "cache" / "corrections" / "a" / "corrections-vietnamese.jsonl").read_text(encoding="utf-8")
+    used = {m for m in ids if f"đơn {m} " in written}
+    assert used == {m for m in ids if not is_held_out(m)}
+    assert (tmp_path / "a" / "MODEL_CARD.md").is_file()
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "b")]).exit_code == 0
+    weights = sorted(p.name for p in (tmp_path / "a").iterdir() if p.suffix == ".safetensors")
+    assert weights
+    for name in weights:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
