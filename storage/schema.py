@@ -221,6 +221,26 @@ class DbDailySentimentSummary(Base):
     __table_args__ = (sa.Index("ix_summary_daily_sentiment_brand_day", "brand", "day"),)
 
 
+class DbStagePainPointSummary(Base):
+    """A stored copy of ``v_stage_pain_points`` (pain points per brand and stage), rewritten with the summaries."""
+
+    __tablename__ = "summary_stage_pain_points"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    brand: Mapped[str | None] = mapped_column(sa.String(200))
+    stage: Mapped[str] = mapped_column(sa.String(100))
+    pain_point: Mapped[str] = mapped_column(sa.String(100))
+    mentions: Mapped[int] = mapped_column(sa.Integer)
+    scored: Mapped[int] = mapped_column(sa.Integer)
+    negative_share: Mapped[float | None] = mapped_column(sa.Float)
+    authors: Mapped[int] = mapped_column(sa.Integer)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_summary_stage_pain_points_brand_stage", "brand", "stage"),)
+
+
 class DbCoachingExample(Base):
     """A mention in the coaching library: its redacted text and the stage/pain point it was picked for."""
 
@@ -308,3 +328,4 @@ coaching_example_table = Base.metadata.tables["coaching_example"]
 coaching_review_table = Base.metadata.tables["coaching_review"]
 correction_table = Base.metadata.tables["sentiment_correction"]
 alert_table = Base.metadata.tables["alert"]
+summary_pain_table = Base.metadata.tables["summary_stage_pain_points"]

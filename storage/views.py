@@ -23,6 +23,7 @@ from storage.schema import (
     quarantine_table,
     sentiment_table,
     summary_daily_table,
+    summary_pain_table,
 )
 
 _STR, _INT, _FLOAT, _BOOL, _DAY, _TS = sa.String(), sa.Integer(), sa.Float(), sa.Boolean(), sa.Date(), UTCDateTime()
@@ -147,6 +148,19 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "actions": _INT,
         "events": _INT,
     },
+    "summary_stage_pain_points": {  # a table: the stored copy of v_stage_pain_points (see refresh_summaries)
+        "id": _INT,
+        "brand": _STR,
+        "stage": _STR,
+        "pain_point": _STR,
+        "mentions": _INT,
+        "scored": _INT,
+        "negative_share": _FLOAT,
+        "authors": _INT,
+        "first_seen": _TS,
+        "last_seen": _TS,
+        "refreshed_at": _TS,
+    },
     "summary_daily_sentiment": {  # a table: the stored copy of v_daily_sentiment (see refresh_summaries)
         "id": _INT,
         "day": _DAY,
@@ -177,8 +191,9 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "summary_daily_sentiment": ("day", "brand", "source", "channel", "language", "stage"),
     "v_contact_center_events": ("customer_id", "created_at", "mention_id"),
     "v_contact_center_levels": ("brand", "channel"),
+    "summary_stage_pain_points": ("brand", "stage", "mentions", "pain_point"),
 }
-_DESCENDING = {("v_stage_pain_points", "mentions")}
+_DESCENDING = {("v_stage_pain_points", "mentions"), ("summary_stage_pain_points", "mentions")}
 
 EQUALITY_FILTERS = ("brand", "source", "language", "stage")
 DAY_FILTERS = ("since", "until")  # inclusive day range on the view's ``day`` column
@@ -373,12 +388,20 @@ def linked_mentions(
 
 
 def refresh_summaries(conn: sa.Connection, now: datetime) -> int:
-    """Rewrite ``summary_daily_sentiment`` from ``v_daily_sentiment``; returns the rows written."""
+    """Rewrite ``summary_daily_sentiment`` and ``summary_stage_pain_points`` from their views.
+
+    Returns the rows written to ``summary_daily_sentiment``.
+    """
     daily = view("v_daily_sentiment")
     columns = list(VIEW_COLUMNS["v_daily_sentiment"])
     conn.execute(summary_daily_table.delete())
     source = sa.select(*(daily.c[c] for c in columns), sa.literal(now, UTCDateTime()).label("refreshed_at"))
     conn.execute(summary_daily_table.insert().from_select([*columns, "refreshed_at"], source))
+    pains = view("v_stage_pain_points")
+    pain_columns = list(VIEW_COLUMNS["v_stage_pain_points"])
+    conn.execute(summary_pain_table.delete())
+    pain_source = sa.select(*(pains.c[c] for c in pain_columns), sa.literal(now, UTCDateTime()).label("refreshed_at"))
+    conn.execute(summary_pain_table.insert().from_select([*pain_columns, "refreshed_at"], pain_source))
     return int(conn.execute(sa.select(sa.func.count()).select_from(summary_daily_table)).scalar_one())
 
 
