@@ -99,6 +99,8 @@ def bench(label: str, url: str, n: int, size: int, repeats: int) -> None:
                 "v_stage_pain_points", filters={"brand": "Sorami", "stage": "delivery"}, limit=None),
             "v_stage_pain_points brand": lambda: store.query_view(
                 "v_stage_pain_points", filters={"brand": "Sorami"}, limit=None),
+            "summary_stage_pain_points brand+stage": lambda: store.query_view(
+                "summary_stage_pain_points", filters={"brand": "Sorami", "stage": "delivery"}, limit=None),
             "stage_summary brand+28 days": lambda: store.stage_summary(brand="Sorami", since=window[0], until=window[1]),
             "v_exit_signals brand+28 days": lambda: store.query_view(
                 "v_exit_signals", filters={"brand": "Sorami", "since": since, "until": until}, limit=None),
