@@ -1,10 +1,12 @@
 """Trains sentiment models on labelled files and writes their model cards: the entry point ``train_model``.
 
     train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: "top-layers" | "linear" = "top-layers", epochs: int = 6, top_layers: int = 4,
+                method: "top-layers" | "linear" = "top-layers", epochs: int = 4, top_layers: int = 2,
                 max_tokens: int = 64, encoder: Path | None = None, init_head: Path | None = <first head>,
-                max_steps: int | None = None) -> TrainingReport
+                max_steps: int | None = None, baseline: Path | None = <first head>,
+                settings: FinetuneSettings | None = None) -> TrainingReport
 
+``settings`` (a ``sentiment.finetune.FinetuneSettings``) overrides learning rates, batch, sampling and caps.
 ``LabelledFile(path, format, language, split, label_map)``: format ``umsab`` (path = ``<split>_text.txt``,
 labels read from the sibling ``<split>_labels.txt``), ``wisesight``, ``jsonl`` or ``csv`` (fields ``text`` and
 ``label``; ``label_map`` maps each raw label to negative/neutral/positive). ``split`` is train or val.
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +32,9 @@ from journeypulse.errors import ScoringError
 from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, discover_splits, read_umsab, read_wisesight
 from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, save_head
+
+if TYPE_CHECKING:
+    from sentiment.finetune import FinetuneSettings
 from sentiment.model_card import write_model_card
 
 __all__ = ["LabelledFile", "TrainingReport", "discover_files", "read_labelled_file", "train_head", "train_model"]
@@ -189,9 +195,10 @@ FIRST_HEAD_DIR = Path(__file__).parent / "artifacts" / "first-head"
 
 
 def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: str = "top-layers", epochs: int = 6, top_layers: int = 4, max_tokens: int = 64,
+                method: str = "top-layers", epochs: int = 4, top_layers: int = 2, max_tokens: int = 64,
                 encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
-                max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR) -> TrainingReport:
+                max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR,
+                settings: FinetuneSettings | None = None) -> TrainingReport:
     """Train a model folder on ``data_files`` and write its MODEL_CARD.md; see the module docstring.
 
     ``top-layers``: fine-tune the top ``top_layers`` encoder layers + head on cached lower-layer states,
@@ -213,7 +220,7 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
 
     return run_top_layers(splits, Path(out_dir), Path(cache_dir), seed=seed, epochs=epochs, top_layers=top_layers,
                           max_tokens=max_tokens, encoder=encoder, init_head=init_head, max_steps=max_steps,
-                          baseline=baseline, files=_relative_files(data_files))
+                          baseline=baseline, files=_relative_files(data_files), settings=settings)
 
 
 def _merged_splits(data_files: Sequence[LabelledFile]) -> list[LabelledSplit]:
@@ -310,18 +317,25 @@ def _macro_f1(truth: tuple[int, ...] | np.ndarray, predicted: np.ndarray) -> flo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m sentiment.training --data DIR --out DIR [--cache DIR] [--seed N]``: rebuild the head."""
+    """``python -m sentiment.training --data DIR --out DIR --cache DIR [--method top-layers|linear] [--seed N]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Train the journeypulse sentiment head.")
+    parser = argparse.ArgumentParser(description="Train a journeypulse sentiment model.")
     parser.add_argument("--data", type=Path, required=True, help="folder holding umsab/ and wisesight/")
-    parser.add_argument("--out", type=Path, required=True, help="head folder to write")
-    parser.add_argument("--cache", type=Path, required=True, help="cache dir (encoder and embeddings)")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--cache", type=Path, required=True, help="cache dir (encoder, embeddings, hidden states)")
+    parser.add_argument("--method", choices=("top-layers", "linear"), default="top-layers")
+    parser.add_argument("--top-layers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    report = train_head(args.data, args.out, args.cache, args.seed)
-    print(f"wrote {report.out_dir}: C={report.c}, validation macro-F1 "
+    if args.method == "linear":
+        report = train_head(args.data, args.out, args.cache, args.seed)
+    else:
+        report = train_model(discover_files(args.data), args.out, args.cache, seed=args.seed, epochs=args.epochs,
+                             top_layers=args.top_layers)
+    print(f"wrote {report.out_dir}: validation macro-F1 "
           + ", ".join(f"{k} {v:.3f}" for k, v in sorted(report.val_macro_f1.items())))
 
 
