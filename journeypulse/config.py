@@ -73,6 +73,9 @@ class StorageConfig(_Strict):
 
 class JourneyConfig(_Strict):
     taxonomy: str | None = Field(default=None, description="taxonomy YAML path; default bundled")
+    method: Literal["hybrid", "rules"] = Field(
+        default="hybrid", description="hybrid: taxonomy rules + embedding classifier trained on the seed set; "
+        "rules: taxonomy rules only (no model)")
 
 
 # Widely used languages; identification is restricted to these so that short social posts

@@ -23,6 +23,7 @@ from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, JourneypulseError, PipelineError
 from pipeline import cli_analytics, steps
 from pipeline.cli_model import model_app
+from pipeline.linker_eval import app as journeys_app
 
 app = typer.Typer(help="Social listening and multilingual sentiment mapped onto customer-journey stages.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -35,6 +36,7 @@ app.command("label")(cli_analytics.label)
 app.add_typer(cli_analytics.alerts_app, name="alerts")
 app.command("forget-author")(cli_analytics.forget_author)
 app.add_typer(model_app, name="model")
+app.add_typer(journeys_app, name="journeys")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -223,14 +225,18 @@ def sources_list(config: ConfigOption = None) -> None:
 
 
 @sources_app.command("check")
-def sources_check(config: ConfigOption = None) -> None:
+def sources_check(config: ConfigOption = None,
+                  all_sources: Annotated[bool, typer.Option("--all", help="also check disabled sources")] = False,
+                  ) -> None:
     """Validate configuration and credentials of each enabled source without pulling."""
     settings = _settings(config)
-    results = _guard(lambda: steps.check_sources(settings))
-    table = Table("source", "kind", "status", "detail")
+    results = _guard(lambda: steps.check_sources(settings, include_disabled=all_sources))
+    enabled = {s.name: s.enabled for s in settings.sources}
+    table = Table("source", "kind", "enabled", "status", "detail")
     for result in results:
         colour = {"ok": "green", "missing credentials": "yellow"}.get(result.status, "red")
-        table.add_row(result.source, result.kind, f"[{colour}]{result.status}[/]", result.detail)
+        table.add_row(result.source, result.kind, "yes" if enabled[result.source] else "no",
+                      f"[{colour}]{result.status}[/]", result.detail, )
     console.print(table)
     if any(r.status == "error" for r in results):
         raise typer.Exit(1)

@@ -161,10 +161,12 @@ class SourceCheck:
     detail: str
 
 
-def check_sources(settings: Settings) -> list[SourceCheck]:
-    """Validate each enabled source's configuration and credentials without pulling."""
+def check_sources(settings: Settings, *, include_disabled: bool = False) -> list[SourceCheck]:
+    """Validate each enabled (or every) source's configuration and credentials without pulling."""
     results = []
-    for source in _enabled_sources(settings, None):
+    sources = ([_resolved_source(settings, s) for s in settings.sources] if include_disabled
+               else _enabled_sources(settings, None))
+    for source in sources:
         try:
             listener = build_listener(source, _listener_context(settings, source))
             results.append(SourceCheck(source.name, source.kind, "ok", listener.check()))
@@ -347,10 +349,26 @@ def link_journeys(
     until: datetime | None = None,
     advance: Advance = _no_progress,
 ) -> StepReport:
-    """Link every mention not yet linked under the current taxonomy version."""
-    from journeys import load_linker
+    """Link every mention not yet linked under the current linker revision.
 
-    linker = load_linker(_taxonomy_path(settings))
+    ``journeys.method`` picks the linker: ``hybrid`` (default; taxonomy rules + the embedding classifier
+    trained on the seed set, its revision = taxonomy version + digest of seeds, encoder and recipe) or
+    ``rules`` (revision = taxonomy version). The encoder is loaded once per call.
+    """
+    from journeys import HybridLinker, RuleLinker, link_all, load_hybrid_linker, load_linker
+
+    linker: RuleLinker | HybridLinker
+    if settings.journeys.method == "hybrid":
+        from sentiment import load_embedder  # heavy: loads the encoder
+
+        embedder = load_embedder(settings.cache_dir)
+        linker = load_hybrid_linker(embedder, encoder_revision=embedder.revision,
+                                    taxonomy_path=_taxonomy_path(settings), cache_dir=settings.cache_dir)
+        detail = (f"method=hybrid revision={linker.revision} taxonomy={linker.rules.taxonomy.version} "
+                  f"seeds={linker.seed_digest[:12]} encoder={linker.encoder_revision}")
+    else:
+        linker = load_linker(_taxonomy_path(settings))
+        detail = f"method=rules taxonomy={linker.revision}"
     version = linker.revision
     if relink:
         store.reset_links(version, brand=brand)
@@ -360,6 +378,7 @@ def link_journeys(
         return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until, after_id=after)
 
     for page in _pages(fetch):
+        found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
         links = {
             row.id: [
                 JourneyLinkRow(
@@ -367,14 +386,14 @@ def link_journeys(
                     exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
                     needs_review=link.needs_review,
                 )
-                for link in linker.link(row.text, language=row.language, channel=row.channel or row.source_kind)
+                for link in row_links
             ]
-            for row in page
+            for row, row_links in zip(page, found, strict=True)
         }
         store.save_journey_links(version, links)
         done += len(page)
         advance(len(page))
-    return StepReport("link_journeys", done, f"taxonomy={version}")
+    return StepReport("link_journeys", done, detail)
 
 
 def _taxonomy_path(settings: Settings) -> Path | None:
