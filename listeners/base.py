@@ -42,6 +42,9 @@ class Listener(Protocol):
         """Yield items newer than ``cursor``, oldest first, each with a safe resume cursor."""
         ...
 
+    # Optional: a listener that stops a query early on purpose (a monthly cap, a page limit)
+    # may expose ``stop_reasons: dict[str, str]`` (query -> why); the pull report shows them.
+
     def check(self) -> str:
         """Validate configuration and credentials without pulling; return a one-line status.
 

@@ -92,6 +92,8 @@ def _print_pull(report: steps.PullReport) -> None:
     )
     for note in report.skipped:
         console.print(f"[yellow]skipped[/] {note}", highlight=False)
+    for note in report.stopped_early:
+        console.print(f"[yellow]stopped early[/] {note}", highlight=False)
     for note in report.failed:
         err_console.print(f"[red]failed[/] {note}", highlight=False)
 

@@ -68,6 +68,7 @@ class PullReport:
     quarantined: int = 0
     sources: int = 0
     skipped: list[str] = field(default_factory=list)  # "source: why" for sources not pulled
+    stopped_early: list[str] = field(default_factory=list)  # "source/query: why" (caps, page limits)
     failed: list[str] = field(default_factory=list)  # "source/query: error" for pulls that broke off
 
     def add(self, upsert: UpsertReport, read: int) -> None:
@@ -89,6 +90,7 @@ class PullReport:
             "sources": self.sources,
             "skipped": "; ".join(self.skipped),
             "failed": "; ".join(self.failed),
+            "stopped_early": "; ".join(self.stopped_early),
         }
 
 
@@ -245,6 +247,9 @@ def pull(
             if budget <= 0:
                 logger.info("source %s reached its per-run limit", source_config.name)
                 break
+        # Listeners that stop a query early on purpose (monthly caps, page limits) say why.
+        stop_reasons: dict[str, str] = getattr(listener, "stop_reasons", {})
+        report.stopped_early.extend(f"{source_config.name}/{q}: {why}" for q, why in stop_reasons.items())
     logger.info("pull: %s", report.as_dict())
     return report
 
