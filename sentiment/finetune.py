@@ -326,7 +326,8 @@ def save_finetuned(out_dir: Path, model: TopModel, lower: int, temperature: floa
 def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Path, *, seed: int, epochs: int,
                    top_layers: int, max_tokens: int, encoder: Path | None, init_head: Path | None,
                    max_steps: int | None, baseline: Path | None, files: tuple[str, ...],
-                   settings: FinetuneSettings | None = None) -> TrainingReport:
+                   settings: FinetuneSettings | None = None,
+                   probes: Sequence[LabelledSplit] = ()) -> TrainingReport:
     """The ``top-layers`` method of ``train_model``: cache, fine-tune, calibrate, save, re-measure, card."""
     from sentiment.calibration import fit_temperature
     from sentiment.classifier import _folder_revision
@@ -382,6 +383,10 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     shipped, ece_shipped = _evaluate_shipped(out_dir, [s for s in splits if s.split == "val" and s.language == check],
                                              cache_dir)
     extra["validation_macro_f1"] = {k: round(v, 6) for k, v in val_f1.items()}
+    if probes:  # small sets written for the project: measured only, never trained or tuned on
+        extra["probes"] = {p.language: {"this model": round(_evaluate_shipped(out_dir, [p], cache_dir)[0][p.language], 4),
+                                        **({"first head": round(_evaluate_shipped(baseline, [p], cache_dir)[0][p.language], 4)}
+                                           if baseline is not None else {}), "rows": len(p.texts)} for p in probes}
     extra["shipped_path_check"] = {"language": check, "macro_f1": round(shipped[check], 6),
                                    "training_path_macro_f1": round(val_f1[check], 6), "ece": round(ece_shipped, 4)}
     extra["calibration"] = {"temperature": round(calibration.temperature, 4),
@@ -393,7 +398,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
         out_dir=out_dir, c=None, val_macro_f1=val_f1, train_rows=sum(len(y) for _s, y in train.values()),
         files=files, comparisons=_baseline_scores(baseline), method="top-layers",
         calibration=extra["calibration"], history=tuple(result.history),  # type: ignore[arg-type]
-        settings={**training, "shipped_path_check": extra["shipped_path_check"]}, seconds={"cache_lower_layers": cached_at - started,
+        settings={**training, "shipped_path_check": extra["shipped_path_check"], "probes": extra.get("probes", {})}, seconds={"cache_lower_layers": cached_at - started,
                                     "per_epoch": result.seconds_per_epoch, "training": trained_at - cached_at,
                                     "total": time.monotonic() - started})
     (out_dir / "training_report.json").write_text(json.dumps(

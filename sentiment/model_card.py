@@ -111,6 +111,12 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
         f"| {int(h['epoch'])} | {h.get('train_loss', float('nan')):.4f} | {100 * h['mean_val_macro_f1']:.1f} | "
         f"{_pct(h.get('thai'))} | {h.get('seconds', 0.0):.0f} |" for h in report.history)
     cal = report.calibration
+    found = s.get("probes") if isinstance(s.get("probes"), dict) else {}
+    probes = "\n".join(
+        f"- {lang}: macro-F1 {_pct(v.get('this model'))} (this model) vs {_pct(v.get('first head'))} (first head) "
+        f"on {v.get('rows')} short posts written for the project (see `artifacts/vietnamese-seed/README.md`): "
+        "a smoke check of cross-lingual transfer by one author, never trained or tuned on, not a measurement."
+        for lang, v in sorted(found.items())) or "- none evaluated."
     counts = ", ".join(f"{k} {v}" for k, v in sorted(train_counts.items()))
     files = "\n".join(f"- `{f}`" for f in report.files)
     sec = report.seconds
@@ -163,6 +169,9 @@ Per epoch (validation on the cached {s.get('max_tokens_training')}-token states,
 | epoch | train loss | mean val macro-F1 | Thai | seconds |
 |---|---|---|---|---|
 {history}
+
+## Sets written for the project (not held-out test data)
+{probes}
 
 ## Calibration
 Temperature scaling fitted on the pooled validation logits (all languages): T = {cal.get('temperature')}.

@@ -4,8 +4,10 @@
                 method: "top-layers" | "linear" = "top-layers", epochs: int = 4, top_layers: int = 2,
                 max_tokens: int = 64, encoder: Path | None = None, init_head: Path | None = <first head>,
                 max_steps: int | None = None, baseline: Path | None = <first head>,
-                settings: FinetuneSettings | None = None) -> TrainingReport
+                settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport
 
+``probes``: small labelled sets (e.g. the Vietnamese seed) scored by the trained model and the baseline for
+the card only; they are never trained or tuned on.
 ``settings`` (a ``sentiment.finetune.FinetuneSettings``) overrides learning rates, batch, sampling and caps.
 ``LabelledFile(path, format, language, split, label_map)``: format ``umsab`` (path = ``<split>_text.txt``,
 labels read from the sibling ``<split>_labels.txt``), ``wisesight``, ``jsonl`` or ``csv`` (fields ``text`` and
@@ -198,7 +200,7 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
                 method: str = "top-layers", epochs: int = 4, top_layers: int = 2, max_tokens: int = 64,
                 encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
                 max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR,
-                settings: FinetuneSettings | None = None) -> TrainingReport:
+                settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport:
     """Train a model folder on ``data_files`` and write its MODEL_CARD.md; see the module docstring.
 
     ``top-layers``: fine-tune the top ``top_layers`` encoder layers + head on cached lower-layer states,
@@ -220,7 +222,8 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
 
     return run_top_layers(splits, Path(out_dir), Path(cache_dir), seed=seed, epochs=epochs, top_layers=top_layers,
                           max_tokens=max_tokens, encoder=encoder, init_head=init_head, max_steps=max_steps,
-                          baseline=baseline, files=_relative_files(data_files), settings=settings)
+                          baseline=baseline, files=_relative_files(data_files), settings=settings,
+                          probes=[read_labelled_file(p) for p in probes])
 
 
 def _merged_splits(data_files: Sequence[LabelledFile]) -> list[LabelledSplit]:

@@ -44,8 +44,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: Path) -> Pat
 
 
 def _train(tmp_path: Path, encoder: Path, name: str = "out") -> Path:
-    train_model(_files(tmp_path / "data"), tmp_path / name, tmp_path / "cache", seed=0, epochs=2, top_layers=1,
-                max_tokens=32, encoder=encoder, init_head=None, max_steps=4, baseline=None)
+    files = _files(tmp_path / "data")
+    probe = LabelledFile(files[1].path, "jsonl", "vietnamese", "val", _IDENTITY)
+    train_model(files, tmp_path / name, tmp_path / "cache", seed=0, epochs=2, top_layers=1, max_tokens=32,
+                encoder=encoder, init_head=None, max_steps=4, baseline=None, probes=[probe])
     return tmp_path / name
 
 
@@ -87,6 +89,9 @@ def test_a_trained_folder_loads_through_the_ordinary_path_and_records_its_valida
     assert model.revision.startswith("head-")
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "| mixed |" in card and f"T = {calibration['temperature']}" in card and "Vietnamese" in card
+    probes = head.extra["probes"]
+    assert isinstance(probes, dict) and probes["vietnamese"]["rows"] == 14
+    assert "- vietnamese: macro-F1" in card and "never trained or tuned on" in card
 
 
 def test_only_the_fine_tuned_top_layers_differ_from_the_base_encoder(tmp_path: Path, tiny_encoder: Path,
