@@ -25,7 +25,7 @@ from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, JourneypulseError
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
-from storage import VIEW_COLUMNS
+from storage import VIEW_COLUMNS, Store
 
 coach_app = typer.Typer(help="Coaching examples: pull, review, export training packs.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules on daily stage sentiment.", no_args_is_help=True)
@@ -62,7 +62,7 @@ def _guard(action: Callable[[], T]) -> T:
 
 
 @contextlib.contextmanager
-def _opened(config: Path | None) -> Iterator[tuple[Settings, steps.Store]]:
+def _opened(config: Path | None) -> Iterator[tuple[Settings, Store]]:
     settings = _guard(lambda: steps.load_run_settings(config))
     store = _guard(lambda: steps.open_store(settings))
     try:

@@ -156,7 +156,7 @@ def test_cx_map_shows_every_stage_and_only_pain_points_and_quotes_backed_by_5_au
     with steps.open_store(settings) as store:
         since, until = analytics.map_period(store, "Sorami", None, None)
         journey_map = analytics.build_journey_map(settings, store, "Sorami", since, until)
-    sections = dict(re.findall(r'data-stage="([^"]+)">(.*?)</section>', page, re.S))
+    sections = dict(re.findall(r'data-stage="([^"]+)">(.*?)</section>', page, re.DOTALL))
     hidden = shown = 0
     for cell in journey_map.stages:
         for stat in (*cell.pain_points, *cell.exit_signals):

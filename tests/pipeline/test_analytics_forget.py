@@ -40,7 +40,7 @@ def test_forget_author_by_handle_removes_mentions_links_sentiment_examples_revie
         in_library = [e.mention_id for e in store.coaching_examples() if e.mention_id in theirs]
     assert in_library, "the author should have examples in the library for this test to mean anything"
     _ok("coach", "review", in_library[0], "-c", config, "--relabel", "neutral", "--reviewer", "lan")
-    other = sorted(set(theirs) - {in_library[0]})[0]
+    other = min(set(theirs) - {in_library[0]})
     _ok("label", other, "positive", "--reviewer", "lan", "-c", config)
     _ok("coach", "export", "-c", config)
     pack = analytics.default_pack_dir(settings)
