@@ -33,8 +33,6 @@ AGREE_MIN = 0.1
 """Embedding probability at which a rule link counts as confirmed (method "rules+embedding")."""
 ADD_TOP_MIN = 0.2
 """Probability at which the embedding's most likely stage is added when the rules missed it."""
-ADD_MIN = 0.5
-"""Probability at which any further stage the rules missed is added (multi-label)."""
 MAX_REVISION_LENGTH = 50
 """Stored link versions are at most 50 characters (storage schema)."""
 
@@ -97,9 +95,10 @@ class HybridLinker:
     1. every rule link is kept; when ``p[stage] >= AGREE_MIN`` (0.25) the embedding confirms it:
        method "rules+embedding", confidence = noisy-OR(rule confidence, p[stage]); otherwise it stays
        method "rules" with the rule confidence;
-    2. a stage with no rule link is added, method "embedding", confidence = p[stage], when it is the
-       classifier's most likely stage and ``p >= ADD_TOP_MIN`` (0.2), or any stage with ``p >= ADD_MIN``
-       (0.5); no pain point or exit signal (those come from the taxonomy's phrases);
+    2. the classifier's most likely stage, when the rules did not link it and ``p >= ADD_TOP_MIN`` (0.2),
+       is added: method "embedding", confidence = p, no pain point or exit signal (those come from the
+       taxonomy's phrases). The probabilities are a softmax, so the embedding adds at most one stage; a
+       text gets several stages from several rule links (multi-label) plus this one;
     3. links below ``review_threshold`` are ``needs_review``; most confident first (ties in journey order).
 
     So specific rule phrases (0.7+) outrank a lukewarm embedding, a single stage keyword (0.5) loses to a
@@ -153,12 +152,11 @@ class HybridLinker:
             links.append(link)
         ruled = {link.stage for link in rule_links}
         top = max(p, key=lambda stage: p[stage])
-        for stage, probability in p.items():
-            if stage not in ruled and probability >= (ADD_TOP_MIN if stage == top else ADD_MIN):
-                confidence = round(min(probability, MAX_CONFIDENCE), 3)
-                links.append(Link(stage=stage, touchpoint=touchpoint, pain_point=None, exit_signal=None,
-                                  method="embedding", confidence=confidence,
-                                  needs_review=confidence < self.review_threshold))
+        if top not in ruled and p[top] >= ADD_TOP_MIN:
+            confidence = round(min(p[top], MAX_CONFIDENCE), 3)
+            links.append(Link(stage=top, touchpoint=touchpoint, pain_point=None, exit_signal=None,
+                              method="embedding", confidence=confidence,
+                              needs_review=confidence < self.review_threshold))
         order = {name: i for i, name in enumerate(self.classifier.stages)}
         links.sort(key=lambda link: (-link.confidence, order[link.stage]))
         return links
@@ -217,5 +215,5 @@ def link_all(linker: RuleLinker | HybridLinker,
     return [linker.link(text, language=language, channel=channel) for text, language, channel in items]
 
 
-__all__ = ["ADD_MIN", "ADD_TOP_MIN", "AGREE_MIN", "RECIPE", "EmbedFn", "HybridLinker", "StageClassifier", "checked_embeddings",
+__all__ = ["ADD_TOP_MIN", "AGREE_MIN", "RECIPE", "EmbedFn", "HybridLinker", "StageClassifier", "checked_embeddings",
            "fit_stage_classifier", "hybrid_revision", "link_all", "train_stage_classifier"]
