@@ -1,7 +1,7 @@
 """Trains sentiment models on labelled files and writes their model cards: the entry point ``train_model``.
 
     train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: "top-layers" | "linear" = "top-layers", epochs: int = 4, top_layers: int = 2,
+                method: "top-layers" | "linear" = "top-layers", epochs: int = 1, top_layers: int = 2,
                 max_tokens: int = 64, encoder: Path | None = None, init_head: Path | None = <first head>,
                 max_steps: int | None = None, baseline: Path | None = <first head>,
                 settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport
@@ -197,7 +197,7 @@ FIRST_HEAD_DIR = Path(__file__).parent / "artifacts" / "first-head"
 
 
 def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: str = "top-layers", epochs: int = 4, top_layers: int = 2, max_tokens: int = 64,
+                method: str = "top-layers", epochs: int = 1, top_layers: int = 2, max_tokens: int = 64,
                 encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
                 max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR,
                 settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport:
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, required=True, help="cache dir (encoder, embeddings, hidden states)")
     parser.add_argument("--method", choices=("top-layers", "linear"), default="top-layers")
     parser.add_argument("--top-layers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
