@@ -3,7 +3,7 @@ ONNX Runtime int8 session, same model and texts, in one process. A benchmark, no
 
 Usage: python bench/bench_classify.py [--model NAME_OR_FOLDER] [--backend torch|onnx-int8] [--texts FILE]
        [--n 512] [--repeats 3] [--cache DIR] [--skip-pipeline]
-Without --texts it reads the UMSAB and Wisesight validation texts under /work/shared/datasets (or
+Without --texts it reads the UMSAB and Wisesight validation texts under ../shared/datasets (or
 $JOURNEYPULSE_DATASETS). Each measurement runs ``--repeats`` times, interleaved; the medians and their
 ratios are printed. The bare-ORT baseline (onnx-int8 only) runs the project's own int8 export with the
 texts tokenised beforehand (untimed) in length-sorted batches of --batch-size: the project's overhead is
@@ -33,7 +33,8 @@ def _texts(path: Path | None, n: int) -> list[str]:
     if path is not None:
         lines = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
     else:
-        root = Path(os.environ.get("JOURNEYPULSE_DATASETS", "/work/shared/datasets"))
+        shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"  # ../shared beside the repo
+        root = Path(os.environ.get("JOURNEYPULSE_DATASETS", shared))
         lines = []
         for file in sorted((root / "umsab").glob("*/val_text.txt")):
             lines += file.read_text(encoding="utf-8").splitlines()[:40]

@@ -3,9 +3,9 @@
 Two passes per database: the first inserts everything, the second re-stores the same mentions
 (all unchanged, the idempotent refetch path). Prints mentions/second; it asserts nothing.
 
-    /tmp/venv/bin/python bench/bench_ingest.py                      # 100k, SQLite + throwaway PostgreSQL 15
-    /tmp/venv/bin/python bench/bench_ingest.py --pg-url postgresql+psycopg://u@host/db  # existing (empty) db
-    /tmp/venv/bin/python bench/bench_ingest.py -n 20000 --batch 500 --skip-postgres
+    .venv/bin/python bench/bench_ingest.py                      # 100k, SQLite + throwaway PostgreSQL 15
+    .venv/bin/python bench/bench_ingest.py --pg-url postgresql+psycopg://u@host/db  # existing (empty) db
+    .venv/bin/python bench/bench_ingest.py -n 20000 --batch 500 --skip-postgres
 """
 
 from __future__ import annotations

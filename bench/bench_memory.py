@@ -5,8 +5,8 @@ set), one runs the classify step over all of them and reports its own peak RSS (
 right after loading the model. Flat peaks across sizes mean memory does not grow with the mention count.
 A benchmark, not a test.
 
-    /tmp/venv/bin/python bench/bench_memory.py                       # 10k, 50k, 100k with a tiny real model
-    /tmp/venv/bin/python bench/bench_memory.py --sizes 10000 --model journeypulse/sentiment-e5-small
+    .venv/bin/python bench/bench_memory.py                       # 10k, 50k, 100k with a tiny real model
+    .venv/bin/python bench/bench_memory.py --sizes 10000 --model journeypulse/sentiment-e5-small
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Loads the data through the storage functions (``store_batch``, ``save_languages`
 ``save_journey_links``), then times each standard query a few times and prints the best and median
 wall times. It asserts nothing: the figures go in the report, never in tests.
 
-    /tmp/venv/bin/python bench/bench_queries.py                         # 1M, SQLite + throwaway PostgreSQL 15
-    /tmp/venv/bin/python bench/bench_queries.py -n 100000 --skip-postgres
-    /tmp/venv/bin/python bench/bench_queries.py --pg-url postgresql+psycopg://u@host/db   # an existing empty db
+    .venv/bin/python bench/bench_queries.py                         # 1M, SQLite + throwaway PostgreSQL 15
+    .venv/bin/python bench/bench_queries.py -n 100000 --skip-postgres
+    .venv/bin/python bench/bench_queries.py --pg-url postgresql+psycopg://u@host/db   # an existing empty db
 """
 
 from __future__ import annotations

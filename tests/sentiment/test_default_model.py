@@ -60,7 +60,8 @@ def test_the_default_model_scores_obvious_multilingual_cases_correctly(real_cach
 def test_the_default_model_reproduces_its_recorded_english_validation_score(real_cache_dir: Path) -> None:
     from sklearn.metrics import f1_score
 
-    data = Path(os.environ.get("JOURNEYPULSE_DATASETS", "/work/shared/datasets")) / "umsab" / "english"
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"  # ../shared beside the repo
+    data = Path(os.environ.get("JOURNEYPULSE_DATASETS", shared)) / "umsab" / "english"
     if not (data / "val_text.txt").is_file():
         pytest.skip(f"UMSAB English validation split not found under {data} (set JOURNEYPULSE_DATASETS)")
     texts = (data / "val_text.txt").read_text(encoding="utf-8").splitlines()
