@@ -33,12 +33,13 @@ def enrichment() -> None:
     def identify_languages() -> Report:
         return run_step("identify_languages", batch_size=500)
 
-    # One inference task at a time (pool of 1 slot) on workers serving the classify queue.
+    # Model inference (sentiment; the hybrid linker's encoder) runs one task at a time (pool of
+    # 1 slot) on the workers serving the classify queue.
     @task(queue="classify", pool="journeypulse_classify", execution_timeout=timedelta(hours=2))
     def classify() -> Report:
         return run_step("classify", batch_size=256)
 
-    @task
+    @task(queue="classify", pool="journeypulse_classify", execution_timeout=timedelta(hours=2))
     def link_journeys() -> Report:
         return run_step("link_journeys", batch_size=500)
 

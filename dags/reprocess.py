@@ -33,7 +33,7 @@ def reprocess() -> None:
         return run_step("classify", model_name=(params or {}).get("model") or None, **reprocess_scope(params or {}))
 
     @task.run_if(lambda context: wants(context["params"], "links"), skip_message="what excludes links")
-    @task(trigger_rule="none_failed")
+    @task(queue="classify", pool="journeypulse_classify", trigger_rule="none_failed")
     def relink(params: dict[str, object] | None = None) -> Report:
         return run_step("link_journeys", relink=True, **reprocess_scope(params or {}))
 

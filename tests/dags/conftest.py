@@ -91,12 +91,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def pipeline_config(tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """examples/config.example.yaml with a tmp data dir, the bundled sample and the tiny model."""
+    """examples/config.example.yaml with a tmp data dir, the bundled sample, the tiny model and rule linking."""
     config = yaml.safe_load((REPO / "examples" / "config.example.yaml").read_text(encoding="utf-8"))
     config["data_dir"] = str(tmp_path / "data")
     (sample,) = [s for s in config["sources"] if s["name"] == "sample"]
     sample["params"]["path"] = str(REPO / "examples" / "sample_mentions.jsonl")
     config["model"]["name"] = str(tiny_model)
+    # The DAGs do not care which linker runs; the hybrid one loads the real encoder (minutes to build).
+    config.setdefault("journeys", {})["method"] = "rules"
     path = tmp_path / "journeypulse.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("JOURNEYPULSE_CONFIG", str(path))

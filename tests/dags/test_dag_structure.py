@@ -59,11 +59,12 @@ def test_listening_announces_the_mentions_asset_that_schedules_enrichment(dagbag
     assert "journeypulse://mentions" in repr(enrichment.timetable.asset_condition)
 
 
-def test_enrichment_runs_languages_then_classify_on_its_own_queue_then_links(dagbag: object) -> None:
+def test_enrichment_runs_languages_then_model_steps_on_the_classify_queue_one_at_a_time(dagbag: object) -> None:
     dag = dagbag.dags["enrichment"]  # type: ignore[attr-defined]
     assert _edges(dag) == {("identify_languages", "classify"), ("classify", "link_journeys")}
-    assert dag.get_task("classify").queue == "classify"
-    assert dag.get_task("classify").pool == "journeypulse_classify"
+    for task_id in ("classify", "link_journeys"):  # sentiment model; the hybrid linker's encoder
+        assert dag.get_task(task_id).queue == "classify"
+        assert dag.get_task(task_id).pool == "journeypulse_classify"
     assert dag.get_task("identify_languages").queue == "default"
     assert dag.max_active_runs == 1 and dag.catchup is False
 
@@ -81,7 +82,7 @@ def test_reprocess_is_manual_with_model_window_brand_and_what_params(dagbag: obj
     assert set(dag.params) == {"what", "model", "brand", "since", "until"}
     assert dag.params["what"] == "both"
     assert dag.get_task("relink").trigger_rule == "none_failed"
-    assert dag.get_task("reclassify").queue == "classify"
+    assert dag.get_task("reclassify").queue == dag.get_task("relink").queue == "classify"
 
 
 def test_parsing_imports_no_model_code_and_looks_up_no_connections_or_variables() -> None:
