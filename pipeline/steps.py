@@ -376,7 +376,7 @@ def link_journeys(
         detail = f"method=rules taxonomy={linker.revision}"
     version = linker.revision
     if relink:
-        store.reset_links(version, brand=brand)
+        store.reset_links(version, brand=brand, since=since, until=until)
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:

@@ -244,15 +244,17 @@ def save_links(
     return len(values)
 
 
-def reset_links(conn: sa.Connection, taxonomy_version: str, *, brand: str | None = None) -> int:
-    """Forget the links and runs of a version (optionally one brand's mentions) so they are linked again."""
+def reset_links(conn: sa.Connection, taxonomy_version: str, *, brand: str | None = None,
+                since: datetime | None = None, until: datetime | None = None) -> int:
+    """Forget the links and runs of a version (optionally of one brand's mentions created in
+    [since, until)) so they are linked again."""
     r = link_run_table.c
-    stmt = link_run_table.delete().where(r.taxonomy_version == taxonomy_version)
-    if brand is not None:
-        stmt = stmt.where(r.mention_id.in_(sa.select(_M.id).where(_M.brand == brand)))
     lc = link_table.c
+    stmt = link_run_table.delete().where(r.taxonomy_version == taxonomy_version)
     link_stmt = link_table.delete().where(lc.taxonomy_version == taxonomy_version)
-    if brand is not None:
-        link_stmt = link_stmt.where(lc.mention_id.in_(sa.select(_M.id).where(_M.brand == brand)))
+    if brand is not None or since is not None or until is not None:
+        scope = _window(sa.select(_M.id), brand, since, until, None)
+        stmt = stmt.where(r.mention_id.in_(scope))
+        link_stmt = link_stmt.where(lc.mention_id.in_(scope))
     conn.execute(link_stmt)
     return int(conn.execute(stmt).rowcount)

@@ -246,10 +246,11 @@ class Store:
         with self._transaction(f"saving journey links of {len(links_by_mention)} mentions") as conn:
             return enrichment.save_links(conn, taxonomy_version, links_by_mention, _now())
 
-    def reset_links(self, taxonomy_version: str, *, brand: str | None = None) -> int:
-        """Forget a version's links (optionally one brand's) so the mentions are linked again; returns runs removed."""
+    def reset_links(self, taxonomy_version: str, *, brand: str | None = None, since: datetime | None = None,
+                    until: datetime | None = None) -> int:
+        """Forget a version's links (optionally of one brand / period) so they are linked again; returns runs removed."""
         with self._transaction(f"resetting journey links of taxonomy {taxonomy_version!r}") as conn:
-            return enrichment.reset_links(conn, taxonomy_version, brand=brand)
+            return enrichment.reset_links(conn, taxonomy_version, brand=brand, since=since, until=until)
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -146,6 +146,15 @@ def test_linking_under_a_new_taxonomy_version_makes_it_current_and_reset_relinks
     assert a.id not in [m.id for m in store.mentions_without_links("v1", 10)]
 
 
+def test_reset_of_a_period_relinks_only_mentions_created_in_it(store: Store, three: list[Mention]) -> None:
+    store.save_journey_links("v1", {m.id: [_link("support")] for m in three})
+    by_time = sorted(three, key=lambda m: m.created_at)
+    since = by_time[1].created_at
+    assert store.reset_links("v1", since=since, until=since + timedelta(minutes=1)) == 1
+    assert [m.id for m in store.mentions_without_links("v1", 10)] == [by_time[1].id]
+    assert len(_rows(store, "v_current_journey_link")) == 2
+
+
 def test_links_for_an_unknown_mention_roll_back_the_whole_call(store: Store, three: list[Mention]) -> None:
     with pytest.raises(StorageError):
         store.save_journey_links("v1", {three[0].id: [_link("delivery")], "0" * 32: [_link("usage")]})
