@@ -33,6 +33,8 @@ def write_config(tmp_path: Path, tiny_model: Path) -> Callable[..., Path]:
                         for i, path in enumerate(files if files is not None else [SAMPLE])],
             "model": {"name": str(tiny_model)},
             "storage": {"url": url},
+            # Rules only: the hybrid linker needs the real encoder, which these tests do not build.
+            "journeys": {"method": "rules"},
         }
         config.update(overrides)
         path = tmp_path / "journeypulse.yaml"
