@@ -141,8 +141,8 @@ A 3-class sentiment model (negative / neutral / positive): the offline
 - Training: AdamW (layers lr {s.get('lr_layers')}, head lr {s.get('lr_head')}, weight decay
   {s.get('weight_decay')}), batch {s.get('batch_size')}, linear warm-up and decay, gradient clip 1.0, seed
   {s.get('seed')}; language-balanced epochs (every language gives {s.get('rows_per_language')} rows per epoch,
-  times {s.get('language_factors')}; train splits above {s.get('max_train_rows')} rows, i.e. Wisesight, are cut
-  to that many by a seeded draw before caching, to fit the CPU budget); at most {s.get('epochs_max')} epochs, early stopping on the mean
+  times {s.get('language_factors')}; every train split is cut to {s.get('max_train_rows')} rows per language, times
+  the same factor, by a seeded draw before caching, to fit the CPU budget); at most {s.get('epochs_max')} epochs, early stopping on the mean
   validation macro-F1 over languages (patience {s.get('patience')}); best epoch {s.get('best_epoch')}
   ({s.get('steps')} optimiser steps run).
 - Time on the 2 shared CPU cores: lower layers cached in {sec.get('cache_lower_layers', 0.0) / 60:.1f} min (once),
