@@ -97,7 +97,8 @@ class TopModel(torch.nn.Module):
             hidden = out[0] if isinstance(out, tuple) else out
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return self.head(torch.nn.functional.normalize(pooled, dim=-1))
+        logits: torch.Tensor = self.head(torch.nn.functional.normalize(pooled, dim=-1))
+        return logits
 
 
 def load_split_encoder(folder: Path, top_layers: int) -> tuple[torch.nn.Module, torch.nn.ModuleList, int]:
@@ -127,7 +128,7 @@ def cache_states(lower_model: torch.nn.Module, tokenizer: PreTrainedTokenizerBas
     encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_tokens)["input_ids"]
     lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    dim = int(lower_model.config.hidden_size)
+    dim = int(getattr(lower_model.config, "hidden_size"))  # noqa: B009 (torch's Module typing hides config)
     hidden = np.zeros((int(offsets[-1]), dim), dtype=np.float16)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = np.argsort(-lengths, kind="stable")
@@ -234,7 +235,7 @@ def finetune_top(top: torch.nn.ModuleList, weight: np.ndarray, bias: np.ndarray,
         scores = {lang: macro_f1(val[lang][1], logits[lang].argmax(1)) for lang in val}
         return float(np.mean(list(scores.values()))), logits, scores
 
-    best_mean, best_logits = -1.0, {}
+    best_mean, best_logits = -1.0, dict[str, np.ndarray]()
     history: list[dict[str, float]] = []
     if settings.evaluate_start:
         best_mean, best_logits, scores = evaluate()
@@ -251,7 +252,7 @@ def finetune_top(top: torch.nn.ModuleList, weight: np.ndarray, bias: np.ndarray,
             hidden, mask, labels = _training_batch(train, chunk)
             loss = torch.nn.functional.cross_entropy(model(hidden, mask), labels)
             optimiser.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             schedule.step()
@@ -432,7 +433,8 @@ def _initial_head(init_head: Path | None, revision: str, top: torch.nn.ModuleLis
         log.info("init head %s was trained on another encoder; fitting a new starting head", init_head)
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    probe = TopModel(top, np.zeros((3, top[0].output.dense.out_features)), np.zeros(3)).eval()
+    width = int(getattr(getattr(top[0], "output").dense, "out_features"))  # noqa: B009
+    probe = TopModel(top, np.zeros((3, width)), np.zeros(3)).eval()
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     with torch.inference_mode():
@@ -452,7 +454,8 @@ def _pooled(model: TopModel, hidden: torch.Tensor, mask: torch.Tensor) -> np.nda
     saved = model.head
     model.head = torch.nn.Identity()  # type: ignore[assignment]
     try:
-        return model(hidden, mask).numpy()
+        pooled: np.ndarray = model(hidden, mask).numpy()
+        return pooled
     finally:
         model.head = saved
 

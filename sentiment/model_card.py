@@ -88,8 +88,12 @@ Reproduce: `python -m sentiment.training --data <datasets folder> --out <head fo
     path.write_text(text, encoding="utf-8")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+def _mapping(value: object) -> dict[str, object]:
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _pct(value: object) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, (int, float)) else "-"
 
 
 def _avg(results: dict[str, float], among: Collection[str]) -> str:
@@ -101,7 +105,7 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
                          train_counts: dict[str, int]) -> None:
     """MODEL_CARD.md for a top-layer fine-tuned model: scores next to the first head, calibration, settings."""
     s = report.settings
-    check = s.get("shipped_path_check") if isinstance(s.get("shipped_path_check"), dict) else {}
+    check = _mapping(s.get("shipped_path_check"))
     baseline = report.comparisons.get("first head", {})
     languages = sorted(set(report.val_macro_f1) | set(baseline))
     rows = "\n".join(f"| {lang} | {_pct(report.val_macro_f1.get(lang))} | {_pct(baseline.get(lang))} | "
@@ -111,7 +115,7 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
         f"| {int(h['epoch'])} | {h.get('train_loss', float('nan')):.4f} | {100 * h['mean_val_macro_f1']:.1f} | "
         f"{_pct(h.get('thai'))} | {h.get('seconds', 0.0):.0f} |" for h in report.history)
     cal = report.calibration
-    found = s.get("probes") if isinstance(s.get("probes"), dict) else {}
+    found = {str(k): _mapping(v) for k, v in _mapping(s.get("probes")).items()}
     probes = "\n".join(
         f"- {lang}: macro-F1 {_pct(v.get('this model'))} (this model) vs {_pct(v.get('first head'))} (first head) "
         f"on {v.get('rows')} short posts written for the project (see `artifacts/vietnamese-seed/README.md`): "
