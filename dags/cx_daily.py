@@ -1,4 +1,4 @@
-"""Daily CX outputs: summary tables, the journey map for a rolling window, coaching examples.
+"""Daily CX outputs: summary tables, the journey map for a rolling window, coaching examples, alerts.
 
 The window ends at the run's data interval end (never wall-clock now), so a re-run of a past
 day rebuilds the same map.
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pendulum
 from airflow.sdk import dag, task
-from step_runner import Report, env_int, env_setting, run_step, window_ending
+from step_runner import Report, alert_day, env_int, env_setting, run_step, window_ending
 
 WINDOW_DAYS = env_int("JOURNEYPULSE_CX_WINDOW_DAYS", 28)
 
@@ -36,7 +36,13 @@ def cx_daily() -> None:
     def select_coaching_candidates() -> Report:
         return run_step("select_coaching_candidates")
 
-    refresh_summaries() >> write_cx_map() >> select_coaching_candidates()
+    @task
+    def check_alerts(data_interval_start: datetime | None = None) -> Report:
+        return run_step("check_alerts", **alert_day(data_interval_start))
+
+    summaries = refresh_summaries()
+    summaries >> write_cx_map() >> select_coaching_candidates()
+    summaries >> check_alerts()
 
 
 cx_daily()

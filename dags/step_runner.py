@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from journeypulse.errors import ConfigError, PipelineError
 
@@ -30,6 +30,7 @@ STEPS = frozenset(
         "refresh_summaries",
         "write_cx_map",
         "select_coaching_candidates",
+        "check_alerts",
     }
 )
 
@@ -201,3 +202,10 @@ def window_ending(end: datetime | None, days: int) -> dict[str, datetime | None]
     if end is None:
         raise PipelineError("the run has no data interval end; trigger cx_daily with a logical date")
     return {"since": end - timedelta(days=days), "until": end}
+
+
+def alert_day(start: datetime | None) -> dict[str, date | bool]:
+    """Alerts judge the run's own day (its data interval start); the webhook posts when its URL is set."""
+    if start is None:
+        raise PipelineError("the run has no data interval start; trigger cx_daily with a logical date")
+    return {"day": start.date(), "webhook": bool(os.environ.get("JOURNEYPULSE_ALERT_WEBHOOK_URL"))}

@@ -150,13 +150,11 @@ def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
 ) -> None:
     from pipeline import steps
 
-    missing = [name for name in ("write_cx_map", "select_coaching_candidates") if not hasattr(steps, name)]
-    if missing:
-        pytest.skip(f"pipeline.steps does not provide {', '.join(missing)} yet")
+    assert all(hasattr(steps, name) for name in ("write_cx_map", "select_coaching_candidates", "check_alerts"))
     _succeeded(dagbag.dags["enrichment"].test())  # type: ignore[attr-defined]
     run = dagbag.dags["cx_daily"].test(logical_date=datetime(2026, 11, 1, tzinfo=UTC))  # type: ignore[attr-defined]
     _succeeded(run)
-    for task_id in ("refresh_summaries", "write_cx_map", "select_coaching_candidates"):
+    for task_id in ("refresh_summaries", "write_cx_map", "select_coaching_candidates", "check_alerts"):
         (report,) = _reports(run, task_id)
         assert report["step"] == task_id
     (cx_map,) = _reports(run, "write_cx_map")

@@ -71,7 +71,11 @@ def test_enrichment_runs_languages_then_model_steps_on_the_classify_queue_one_at
 
 def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(dagbag: object) -> None:
     dag = dagbag.dags["cx_daily"]  # type: ignore[attr-defined]
-    assert _edges(dag) == {("refresh_summaries", "write_cx_map"), ("write_cx_map", "select_coaching_candidates")}
+    assert _edges(dag) == {
+        ("refresh_summaries", "write_cx_map"),
+        ("write_cx_map", "select_coaching_candidates"),
+        ("refresh_summaries", "check_alerts"),
+    }
     assert dag.timetable.expression == "0 0 * * *"
 
 
