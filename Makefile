@@ -20,6 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-system-deps
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)

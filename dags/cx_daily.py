@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pendulum
 from airflow.sdk import dag, task
+
 from step_runner import Report, alert_day, env_int, env_setting, run_step, window_ending
 
 WINDOW_DAYS = env_int("JOURNEYPULSE_CX_WINDOW_DAYS", 28)

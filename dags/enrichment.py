@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, dag, task
+
 from step_runner import MENTIONS_URI, Report, env_int, run_step
 
 MENTIONS = Asset(name="mentions", uri=MENTIONS_URI)

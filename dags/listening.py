@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, dag, task
-from step_runner import MENTIONS_URI, Report, env_int, env_setting, list_pulls, run_pull
 
 from listeners.registry import LISTENER_KINDS
+from step_runner import MENTIONS_URI, Report, env_int, env_setting, list_pulls, run_pull
 
 MENTIONS = Asset(name="mentions", uri=MENTIONS_URI)
 KINDS = sorted(LISTENER_KINDS)

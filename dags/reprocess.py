@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
+
 from step_runner import Report, reprocess_scope, run_step, wants
 
 OPTIONAL_TEXT = ["null", "string"]

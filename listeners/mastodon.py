@@ -22,7 +22,11 @@ from urllib.parse import urlsplit
 
 from mastodon import Mastodon
 from mastodon.errors import (
-    MastodonAPIError, MastodonNetworkError, MastodonNotFoundError, MastodonRatelimitError, MastodonServerError,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+    MastodonServerError,
     MastodonUnauthorizedError,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator

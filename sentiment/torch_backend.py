@@ -21,6 +21,7 @@ from transformers import (
     PretrainedConfig,
     PreTrainedTokenizerBase,
 )
+from transformers.utils import logging as hf_logging
 
 from journeypulse.errors import ScoringError
 from sentiment.windows import Window, Windower, batched, combine, model_limit, pad_id, token_budget
@@ -42,6 +43,8 @@ def configure_threads() -> None:
     threads = int(wanted) if wanted else max(1, os.cpu_count() or 1)
     torch.set_num_threads(threads)
     log.info("torch uses %d intra-op threads", threads)
+    # Weight-loading progress bars would interleave with the CLI's own progress display.
+    hf_logging.disable_progress_bar()
     _THREADS_SET = True
 
 

@@ -7,9 +7,9 @@ import logging
 import os
 
 import pytest
-from step_runner import export_connection_secrets, parse_secret_connections
 
 from journeypulse.errors import ConfigError
+from step_runner import export_connection_secrets, parse_secret_connections
 
 SECRET = "sk-test-6f1c2d9e8a"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import step_runner
 
+import step_runner
 from journeypulse.errors import ConfigError, PipelineError
 
 

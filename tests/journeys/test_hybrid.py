@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.tiny_models import build_tiny_encoder
 
+from helpers.tiny_models import build_tiny_encoder
 from journeypulse.errors import ConfigError, PipelineError
 from journeys import HybridLinker, Link, load_hybrid_linker, load_linker, load_seeds
 from journeys.hybrid import ADD_TOP_MIN, AGREE_MIN, fit_stage_classifier, hybrid_revision, link_all

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.tiny_models import build_tiny_encoder
 
 import sentiment
+from helpers.tiny_models import build_tiny_encoder
 from journeypulse.config import Settings
 from pipeline import steps
 from storage import LinkedMention

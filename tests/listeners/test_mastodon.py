@@ -13,11 +13,22 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-
 from _net_a_helpers import (
-    FAST_RETRY, NOW, PSEUDONYMISE, SECRET, SleepRecorder, drain, fixture_json, iso, make_context, make_source,
-    mentions, quarantined, run_until_exhausted,
+    FAST_RETRY,
+    NOW,
+    PSEUDONYMISE,
+    SECRET,
+    SleepRecorder,
+    drain,
+    fixture_json,
+    iso,
+    make_context,
+    make_source,
+    mentions,
+    quarantined,
+    run_until_exhausted,
 )
+
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from listeners.base import BrandMatcher, Listener
 from listeners.mastodon import MastodonListener, html_to_text, parse_status
@@ -158,7 +169,7 @@ def test_truncated_json_raises_a_clear_error_after_keeping_earlier_pages() -> No
     listener = make_listener()
     got, cursor = [], None
     with pytest.raises(ListenerError, match="not valid JSON"):
-        for item, cursor in listener.fetch(listener.queries()[0], str(BASE)):
+        for item, cursor in listener.fetch(listener.queries()[0], str(BASE)):  # noqa: B007 - read after the loop
             got.append(item)
     assert numbers(got) == [1, 2, 3, 4, 5] and cursor == str(BASE + 5)
     responses.reset()

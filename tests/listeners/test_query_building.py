@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from _net_a_helpers import BRANDS, make_source
 from pydantic import BaseModel, ConfigDict
 
-from _net_a_helpers import BRANDS, make_source
 from journeypulse.config import BrandConfig
 from journeypulse.errors import ConfigError
 from listeners.query_building import (
-    group_by_key, parse_params, quote_term, reddit_query_groups, select_brands, single_term_groups, x_query_groups,
+    group_by_key,
+    parse_params,
+    quote_term,
+    reddit_query_groups,
+    select_brands,
+    single_term_groups,
+    x_query_groups,
 )
 
 

@@ -11,11 +11,21 @@ import httpx
 import pytest
 import responses
 import respx
-
 from _net_a_helpers import (
-    FAST_RETRY, NOW, PSEUDONYMISE, SECRET, SleepRecorder, drain, fixture_json, make_context, make_source, mentions,
-    quarantined, run_until_exhausted,
+    FAST_RETRY,
+    NOW,
+    PSEUDONYMISE,
+    SECRET,
+    SleepRecorder,
+    drain,
+    fixture_json,
+    make_context,
+    make_source,
+    mentions,
+    quarantined,
+    run_until_exhausted,
 )
+
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from listeners.base import BrandMatcher, Listener
 from listeners.query_building import QueryGroup

@@ -10,11 +10,22 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-
 from _net_a_helpers import (
-    FAST_RETRY, NOW, PSEUDONYMISE, SECRET, SleepRecorder, drain, fixture_json, iso, make_context, make_source,
-    mentions, quarantined, run_until_exhausted,
+    FAST_RETRY,
+    NOW,
+    PSEUDONYMISE,
+    SECRET,
+    SleepRecorder,
+    drain,
+    fixture_json,
+    iso,
+    make_context,
+    make_source,
+    mentions,
+    quarantined,
+    run_until_exhausted,
 )
+
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import make_mention_id
 from listeners.base import BrandMatcher, Listener
@@ -172,7 +183,7 @@ def test_truncated_json_on_page_two_keeps_page_one_and_the_rerun_loses_nothing(m
     listener = make_listener(monkeypatch=monkeypatch)
     got, cursor = [], None
     with pytest.raises(ListenerError, match="not valid JSON"):
-        for item, cursor in listener.fetch(listener.queries()[0], None):
+        for item, cursor in listener.fetch(listener.queries()[0], None):  # noqa: B007 - read after the loop
             got.append(item)
     assert numbers(got) == list(range(6, 16))  # the newest page, oldest first
     responses.reset()

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.tiny_models import TINY_CORPUS, build_tiny_classifier, build_tiny_encoder
 from typer.testing import CliRunner
 
+from helpers.tiny_models import TINY_CORPUS, build_tiny_classifier, build_tiny_encoder
 from pipeline.cli import app
 from sentiment.corrections import is_held_out
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from helpers.tiny_models import build_tiny_classifier, build_tiny_head_model
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.tiny_models import build_tiny_classifier
 
+from helpers.tiny_models import build_tiny_classifier
 from journeypulse.config import ModelConfig
 from journeypulse.errors import ConfigError, ScoringError
 from sentiment import load_sentiment_model

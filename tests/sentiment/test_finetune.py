@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.tiny_models import TINY_CORPUS, build_tiny_encoder
 
+from helpers.tiny_models import TINY_CORPUS, build_tiny_encoder
 from journeypulse.config import ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.classifier import load_sentiment_model

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.tiny_models import build_tiny_classifier
 
+from helpers.tiny_models import build_tiny_classifier
 from journeypulse.config import ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment import LABELS, SentimentModel, load_sentiment_model
