@@ -128,3 +128,22 @@ def test_a_new_model_classifies_again_and_keeps_the_old_results(
         columns, rows = store.query_view("v_mention_sentiment", filters={}, limit=None)
         models = {row[columns.index("model")] for row in rows}
     assert models == {str(other)}, "the newest result is the current one"
+
+
+def test_language_routes_send_thai_to_its_own_model_and_the_rest_to_the_default(
+    sqlite_url: str, tmp_path: Path, tiny_model: Path, write_config: Callable[..., Path]
+) -> None:
+    from helpers.tiny_models import build_tiny_classifier
+
+    thai_model = build_tiny_classifier(tmp_path / "thai", name="thai-classifier", seed=2)
+    config = write_config(sqlite_url, model={"name": str(tiny_model), "routes": {"th": str(thai_model)}})
+    code, output = _invoke("run", "-c", str(config))
+    assert code == 0, output
+    assert f"classified: {SAMPLE_ROWS}" in output, "every mention is scored once, by one model"
+    settings = steps.load_run_settings(config)
+    with steps.open_store(settings) as store:
+        columns, rows = store.query_view("v_mention_sentiment", filters={}, limit=None)
+    model_by_language = {(row[columns.index("language")], row[columns.index("model")]) for row in rows}
+    assert {model for language, model in model_by_language if language == "th"} == {str(thai_model)}
+    assert {model for language, model in model_by_language if language != "th"} == {str(tiny_model)}
+    assert _invoke("classify", "-c", str(config))[1].startswith("classified: 0")
