@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 
 import httpx
@@ -24,7 +23,8 @@ from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.retry import TransientError, call_with_retries
+from listeners.cursors import dump_time_cursor, load_time_cursor
+from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class AppStoreListener:
                 f"{len(self.params.countries)} countries, public feed (no credentials needed)")
 
     def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
-        at, ids = _load_cursor(cursor, self.source.name)
+        at, ids = load_time_cursor(cursor, f"app_store source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
         fresh: dict[str, tuple[datetime, Item]] = {}
@@ -209,7 +209,7 @@ class AppStoreListener:
         for native_id, (updated, item) in ordered[:limit]:
             ids = ids | {native_id} if updated == at else frozenset({native_id})
             at = updated
-            yield item, _dump_cursor(updated, ids)
+            yield item, dump_time_cursor(updated, ids)
 
     def _pages(self, query: str) -> Iterator[list[Payload]]:
         """The I/O method: feed pages 1..max_pages, newest first, until a page is empty."""
@@ -242,7 +242,7 @@ class AppStoreListener:
             raise TransientError(f"connection failed: {type(exc).__name__}") from exc
         status = response.status_code
         if status in (403, 429) or status >= 500:  # Apple answers 403 when it throttles the feed
-            raise TransientError(f"HTTP {status}", retry_after=_retry_after(response))
+            raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         if status == 400 and page > 1:
             return []  # Apple answers 400 past the last page it serves
         if status >= 400:
@@ -255,31 +255,6 @@ class AppStoreListener:
                                 "was yielded, the next run retries") from exc
 
 
-def _load_cursor(raw: Cursor | None, source: str) -> tuple[datetime | None, frozenset[str]]:
-    if raw is None:
-        return None, frozenset()
-    try:
-        data = json.loads(raw)
-        return _parse_time(data["t"]), frozenset(str(i) for i in data["ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ListenerError(f"app_store source {source!r}: stored cursor {raw[:80]!r} is not a time cursor "
-                            "(delete the stored cursor to start again)") from exc
 
 
-def _dump_cursor(at: datetime, ids: frozenset[str]) -> Cursor:
-    return json.dumps({"t": at.astimezone(UTC).isoformat(), "ids": sorted(ids)})
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None

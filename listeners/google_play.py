@@ -19,7 +19,6 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 
 import httpx
@@ -29,7 +28,8 @@ from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.retry import TransientError, call_with_retries
+from listeners.cursors import dump_time_cursor, load_time_cursor
+from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 # Importing google_play_scraper turns off TLS verification for every urllib user in the process
 # (it replaces ssl._create_default_https_context); put the verifying default back.
@@ -194,7 +194,7 @@ class GooglePlayListener:
                 "queries, public store (no credentials needed)")
 
     def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
-        at, ids = _load_cursor(cursor, self.source.name)
+        at, ids = load_time_cursor(cursor, f"google_play source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
         fresh: dict[str, tuple[datetime, Item]] = {}
@@ -225,7 +225,7 @@ class GooglePlayListener:
         for native_id, (when, item) in ordered[:limit]:
             ids = ids | {native_id} if when == at else frozenset({native_id})
             at = when
-            yield item, _dump_cursor(when, ids)
+            yield item, dump_time_cursor(when, ids)
 
     def _pages(self, query: str) -> Iterator[tuple[list[RawReview], bool]]:
         """The I/O method: review pages newest first, each with whether a next page exists."""
@@ -265,7 +265,7 @@ class GooglePlayListener:
             raise TransientError(f"connection failed: {type(exc).__name__}") from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"HTTP {status}", retry_after=_retry_after(response))
+            raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 400:
             raise ListenerError(f"{where}: HTTP {status}; check the package name, country and language codes")
         if RATE_LIMITED_MARKER in response.text:
@@ -277,32 +277,6 @@ class GooglePlayListener:
                                 "nothing from this query was yielded, the next run retries") from exc
 
 
-def _load_cursor(raw: Cursor | None, source: str) -> tuple[datetime | None, frozenset[str]]:
-    if raw is None:
-        return None, frozenset()
-    try:
-        data = json.loads(raw)
-        at = datetime.fromisoformat(data["t"])
-        return (at if at.tzinfo else at.replace(tzinfo=UTC)), frozenset(str(i) for i in data["ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ListenerError(f"google_play source {source!r}: stored cursor {raw[:80]!r} is not a time cursor "
-                            "(delete the stored cursor to start again)") from exc
 
 
-def _dump_cursor(at: datetime, ids: frozenset[str]) -> Cursor:
-    return json.dumps({"t": at.astimezone(UTC).isoformat(), "ids": sorted(ids)})
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Literal
 
@@ -29,7 +28,7 @@ from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.retry import TransientError, call_with_retries
+from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +258,7 @@ class RssListener:
         if status == 304:
             return None
         if status == 429 or status >= 500:
-            raise TransientError(f"HTTP {status}", retry_after=_retry_after(response))
+            raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 400:
             raise ListenerError(f"rss source {self.source.name!r} {url}: HTTP {status}; check the feed URL "
                                 "(401/403: the site refuses unauthenticated readers)")
@@ -292,17 +291,3 @@ def _dump_cursor(at: datetime, ids: frozenset[str], etag: str | None, last_modif
     return json.dumps({"t": at.astimezone(UTC).isoformat(), "ids": sorted(ids), "etag": etag,
                        "last_modified": last_modified})
 
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import cast
 
@@ -26,7 +25,8 @@ from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.retry import TransientError, call_with_retries
+from listeners.cursors import dump_time_cursor, load_time_cursor
+from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +62,8 @@ def _parse_time(value: object) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _load_cursor(raw: Cursor | None, source: str) -> tuple[datetime | None, frozenset[str]]:
-    if raw is None:
-        return None, frozenset()
-    try:
-        data = json.loads(raw)
-        return _parse_time(data["t"]), frozenset(str(i) for i in data["ids"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ListenerError(f"youtube source {source!r}: stored cursor {raw[:80]!r} is not a time cursor "
-                            "(delete the stored cursor to start again)") from exc
 
 
-def _dump_cursor(at: datetime, ids: frozenset[str]) -> Cursor:
-    return json.dumps({"t": at.astimezone(UTC).isoformat(), "ids": sorted(ids)})
 
 
 def _dig(payload: object, *keys: str) -> object:
@@ -187,7 +176,7 @@ class YouTubeListener:
         return key
 
     def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
-        at, ids = _load_cursor(cursor, self.source.name)
+        at, ids = load_time_cursor(cursor, f"youtube source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
         fresh: dict[str, tuple[datetime, Item]] = {}
@@ -223,7 +212,7 @@ class YouTubeListener:
         for native_id, (published, item) in ordered[:limit]:
             ids = ids | {native_id} if published == at else frozenset({native_id})
             at = published
-            yield item, _dump_cursor(published, ids)
+            yield item, dump_time_cursor(published, ids)
 
     def _pages(self, query: str) -> Iterator[Payload]:
         """The I/O method: commentThreads.list pages, newest first, following nextPageToken."""
@@ -266,7 +255,7 @@ class YouTubeListener:
             raise TransientError(f"connection failed: {type(exc).__name__}") from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"HTTP {status}", retry_after=_retry_after(response))
+            raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         if status >= 400:
             reason = _error_reason(response)
             reasons = set(reason.split(","))
@@ -298,21 +287,6 @@ def _published(thread: Payload) -> datetime | None:
     try:
         return _parse_time(_dig(thread, "snippet", "topLevelComment", "snippet", "publishedAt"))
     except ValueError:
-        return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), None when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
         return None
 
 
