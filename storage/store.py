@@ -7,6 +7,7 @@ callers pass and get kernel records or the frozen dataclasses of ``storage.recor
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -61,6 +62,26 @@ def _postgres_session(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.autocommit = autocommit
 
 
+def _use_wal(engine: sa.Engine, attempts: int = 50) -> None:
+    """Put a SQLite file in WAL mode, which lets readers (CLI, dashboards) run during a write.
+
+    The switch needs a moment of exclusive access, and SQLite answers "database is locked" at once
+    (no busy wait) while another connection, e.g. a parallel task migrating a fresh file, holds the
+    database: retry briefly, and stop as soon as any connection has switched it (the mode persists).
+    """
+    for attempt in range(attempts):
+        try:
+            with engine.connect() as conn:
+                if conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal":
+                    return
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+                return
+        except sa.exc.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise StorageError(f"SQLite database {engine.url.database!r} could not switch to WAL: {exc}") from exc
+            time.sleep(0.1)
+
+
 def create_engine(url: str) -> sa.Engine:
     """Engine for a SQLAlchemy URL; ``postgresql://`` means psycopg 3, a SQLite file's folder is created."""
     try:
@@ -79,9 +100,8 @@ def create_engine(url: str) -> sa.Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        with engine.connect() as conn:  # WAL lets readers (CLI, dashboards) run during a write
-            if parsed.database and parsed.database != ":memory:":
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        if parsed.database and parsed.database != ":memory:":
+            _use_wal(engine)
         return engine
     raise StorageError(
         f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not "
