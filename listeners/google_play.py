@@ -29,6 +29,7 @@ from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
 from listeners.cursors import dump_time_cursor, load_time_cursor
+from listeners.query_building import parse_params, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 # Importing google_play_scraper turns off TLS verification for every urllib user in the process
@@ -170,12 +171,8 @@ class GooglePlayListener:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.source = source
-        try:
-            self.params = GooglePlayParams.model_validate(source.params)
-        except ValidationError as exc:
-            fields = "; ".join(f"params.{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"google_play source {source.name!r}: {fields}") from exc
-        brands = [b for b in context.brands if not source.brands or b.name in source.brands]
+        self.params = parse_params(GooglePlayParams, source)
+        brands = select_brands(source, context.brands)
         if self.params.brand not in {b.name for b in brands}:
             raise ConfigError(f"google_play source {source.name!r}: params.brand {self.params.brand!r} is not a "
                               f"configured brand of this source (known: {[b.name for b in brands]})")

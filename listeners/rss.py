@@ -28,6 +28,7 @@ from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from listeners.query_building import parse_params, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -165,12 +166,8 @@ class RssListener:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.source = source
-        try:
-            self.params = RssParams.model_validate(source.params)
-        except ValidationError as exc:
-            fields = "; ".join(f"params.{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"rss source {source.name!r}: {fields}") from exc
-        brands = [b for b in context.brands if not source.brands or b.name in source.brands]
+        self.params = parse_params(RssParams, source)
+        brands = select_brands(source, context.brands)
         if self.params.brand is not None and self.params.brand not in {b.name for b in brands}:
             raise ConfigError(f"rss source {source.name!r}: params.brand {self.params.brand!r} is not a "
                               f"configured brand of this source (known: {[b.name for b in brands]})")

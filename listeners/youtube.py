@@ -26,6 +26,7 @@ from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
 from listeners.cursors import dump_time_cursor, load_time_cursor
+from listeners.query_building import parse_params, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -141,12 +142,8 @@ class YouTubeListener:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.source = source
-        try:
-            self.params = YouTubeParams.model_validate(source.params)
-        except ValidationError as exc:
-            fields = "; ".join(f"params.{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"youtube source {source.name!r}: {fields}") from exc
-        brands = [b for b in context.brands if not source.brands or b.name in source.brands]
+        self.params = parse_params(YouTubeParams, source)
+        brands = select_brands(source, context.brands)
         if self.params.brand is not None and self.params.brand not in {b.name for b in brands}:
             raise ConfigError(f"youtube source {source.name!r}: params.brand {self.params.brand!r} is not a "
                               f"configured brand of this source (known: {[b.name for b in brands]})")
