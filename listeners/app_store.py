@@ -20,11 +20,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from journeypulse.config import SourceConfig
-from journeypulse.errors import ConfigError, ListenerError
+from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
 from listeners.cursors import dump_time_cursor, load_time_cursor
-from listeners.query_building import parse_params, select_brands
+from listeners.query_building import parse_params, require_brand, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -162,9 +162,7 @@ class AppStoreListener:
         self.source = source
         self.params = parse_params(AppStoreParams, source)
         brands = select_brands(source, context.brands)
-        if self.params.brand not in {b.name for b in brands}:
-            raise ConfigError(f"app_store source {source.name!r}: params.brand {self.params.brand!r} is not a "
-                              f"configured brand of this source (known: {[b.name for b in brands]})")
+        require_brand(source, self.params.brand, brands)
         self._matcher = BrandMatcher(brands)
         self._pseudonymise = context.pseudonymise
         self._client = client

@@ -66,6 +66,13 @@ def select_brands(source: SourceConfig, brands: Sequence[BrandConfig]) -> list[B
     return [known[name] for name in source.brands]
 
 
+
+def require_brand(source: SourceConfig, brand: str | None, brands: Sequence[BrandConfig]) -> None:
+    """ConfigError unless ``brand`` (a source's ``params.brand``; None = unset) is one of ``brands``."""
+    if brand is not None and brand not in {b.name for b in brands}:
+        raise ConfigError(f"{source.kind} source {source.name!r}: params.brand {brand!r} is not a "
+                          f"configured brand of this source (known: {[b.name for b in brands]})")
+
 def quote_term(term: str) -> str:
     """A term as a search operand: hashtags bare, phrases and punctuated words quoted."""
     term = term.strip()

@@ -25,10 +25,10 @@ from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from journeypulse.config import SourceConfig
-from journeypulse.errors import ConfigError, ListenerError
+from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.query_building import parse_params, select_brands
+from listeners.query_building import parse_params, require_brand, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -168,9 +168,7 @@ class RssListener:
         self.source = source
         self.params = parse_params(RssParams, source)
         brands = select_brands(source, context.brands)
-        if self.params.brand is not None and self.params.brand not in {b.name for b in brands}:
-            raise ConfigError(f"rss source {source.name!r}: params.brand {self.params.brand!r} is not a "
-                              f"configured brand of this source (known: {[b.name for b in brands]})")
+        require_brand(source, self.params.brand, brands)
         self._matcher = BrandMatcher(brands)
         self._pseudonymise = context.pseudonymise
         self._client = client

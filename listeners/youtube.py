@@ -22,11 +22,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from journeypulse.config import SourceConfig
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ListenerAuthError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
 from listeners.cursors import dump_time_cursor, load_time_cursor
-from listeners.query_building import parse_params, select_brands
+from listeners.query_building import parse_params, require_brand, select_brands
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -144,9 +144,7 @@ class YouTubeListener:
         self.source = source
         self.params = parse_params(YouTubeParams, source)
         brands = select_brands(source, context.brands)
-        if self.params.brand is not None and self.params.brand not in {b.name for b in brands}:
-            raise ConfigError(f"youtube source {source.name!r}: params.brand {self.params.brand!r} is not a "
-                              f"configured brand of this source (known: {[b.name for b in brands]})")
+        require_brand(source, self.params.brand, brands)
         self._matcher = BrandMatcher(brands)
         self._pseudonymise = context.pseudonymise
         self._client = client

@@ -148,38 +148,10 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "actions": _INT,
         "events": _INT,
     },
-    "summary_stage_pain_points": {  # a table: the stored copy of v_stage_pain_points (see refresh_summaries)
-        "id": _INT,
-        "brand": _STR,
-        "stage": _STR,
-        "pain_point": _STR,
-        "mentions": _INT,
-        "scored": _INT,
-        "negative_share": _FLOAT,
-        "authors": _INT,
-        "first_seen": _TS,
-        "last_seen": _TS,
-        "refreshed_at": _TS,
-    },
-    "summary_daily_sentiment": {  # a table: the stored copy of v_daily_sentiment (see refresh_summaries)
-        "id": _INT,
-        "day": _DAY,
-        "brand": _STR,
-        "source": _STR,
-        "channel": _STR,
-        "language": _STR,
-        "stage": _STR,
-        "mentions": _INT,
-        "positive": _INT,
-        "neutral": _INT,
-        "negative": _INT,
-        "positive_share": _FLOAT,
-        "neutral_share": _FLOAT,
-        "negative_share": _FLOAT,
-        "net_sentiment": _FLOAT,
-        "refreshed_at": _TS,
-    },
 }
+# The summary tables are stored copies of their views (see refresh_summaries), plus a key and a timestamp.
+for _table, _view in (("summary_stage_pain_points", "v_stage_pain_points"), ("summary_daily_sentiment", "v_daily_sentiment")):
+    VIEW_COLUMNS[_table] = {"id": _INT, **VIEW_COLUMNS[_view], "refreshed_at": _TS}
 
 _ORDER: dict[str, tuple[str, ...]] = {
     "v_current_journey_link": ("mention_id", "stage", "pain_point", "exit_signal"),
