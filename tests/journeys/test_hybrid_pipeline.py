@@ -78,7 +78,9 @@ def test_hybrid_linking_links_every_mention_once_and_a_rerun_links_none(tmp_path
         assert relinked.processed == mentions, "another linker revision relinks every mention"
         assert relinked.detail.startswith("method=rules taxonomy=")
         rules_stages = _stages(store.linked_mentions())
-    assert rules_stages.keys() == hybrid_stages.keys()
+    # The embedding may add a stage to a mention the rules leave unlinked (that is its purpose), so
+    # the rules' mentions are a subset of the hybrid's, never the other way round.
+    assert rules_stages.keys() <= hybrid_stages.keys()
     assert all(rules_stages[m] <= hybrid_stages[m] for m in rules_stages), "hybrid keeps every rule link"
 
 
