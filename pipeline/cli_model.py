@@ -35,6 +35,7 @@ from sentiment.evaluation import (
 )
 
 if TYPE_CHECKING:
+    from sentiment.finetune import FinetuneSettings as FinetuneSettingsT
     from sentiment.training import LabelledFile as LabelledFileT
 
 model_app = typer.Typer(help="Prepare, train and evaluate sentiment models.", no_args_is_help=True)
@@ -145,7 +146,7 @@ def _corrections_files(corrections: list[Correction], folder: Path) -> list[Labe
         path = folder / f"corrections-{language}.jsonl"
         path.write_text("".join(json.dumps({"text": c.text, "label": LABELS[c.label]}, ensure_ascii=False) + "\n"
                                 for c in rows), encoding="utf-8")
-        files.append(LabelledFile(path, "jsonl", language, "train", {name: name for name in LABELS}))
+        files.append(LabelledFile(path, "jsonl", language, "train", {name: name for name in LABELS}, capped=False))
     return files
 
 
@@ -177,12 +178,19 @@ def train(
                                               "corrections (their held-out part is left out)")] = False,
     corrections_file: CorrectionsFileOption = None,
     method: Annotated[str, typer.Option(help="top-layers (fine-tune the top encoder layers) or linear")] = "top-layers",
-    epochs: Annotated[int, typer.Option(min=1)] = 6,
+    epochs: Annotated[int | None, typer.Option(min=1, help="most epochs (early stopping may end sooner; "
+                                               "default: the shipped recipe's)")] = None,
     max_steps: Annotated[int | None, typer.Option(help="stop after this many optimiser steps (smoke runs)")] = None,
     encoder: Annotated[Path | None, typer.Option(help="encoder folder (default: the built-in e5-small; another "
                                                  "encoder starts from a fresh head)")] = None,
-    top_layers: Annotated[int, typer.Option(min=1, help="encoder layers fine-tuned by top-layers")] = 4,
-    max_tokens: Annotated[int, typer.Option(min=16, help="tokens per training text")] = 64,
+    top_layers: Annotated[int | None, typer.Option(min=1, help="encoder layers fine-tuned by top-layers "
+                                                   "(default: the shipped recipe's)")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=16, help="tokens per training text")] = None,
+    max_train_rows: Annotated[int | None, typer.Option(min=1, help="cut each train file to this many rows x its "
+                                                       "language factor (corrections are never cut)")] = None,
+    all_train_rows: Annotated[bool, typer.Option("--all-train-rows", help="use every train row (no cut)")] = False,
+    language_factor: Annotated[list[str] | None, typer.Option("--language-factor", help="LANGUAGE=FACTOR: that "
+                               "language's share of each epoch and of the cut (repeatable; default thai=2)")] = None,
     seed: Annotated[int, typer.Option(help="random seed; the same seed and data give the same model")] = 0,
     config: ConfigOption = None,
 ) -> None:
@@ -190,7 +198,7 @@ def train(
     from sentiment.training import discover_files, train_model
 
     settings = _guard(lambda: steps.load_run_settings(config))
-    files = list(discover_files(datasets)) if datasets is not None else []
+    files = _guard(lambda: list(discover_files(datasets))) if datasets is not None else []
     files += [_guard(lambda spec=spec: _parse_file(spec)) for spec in (file or [])]
     if corrections or corrections_file is not None:
         found = _guard(lambda: _load_corrections(settings, corrections_file))
@@ -201,11 +209,40 @@ def train(
     with err_console.status(f"training {method} on {len(files)} file(s)"):
         # The first head and its card scores belong to the built-in encoder; another encoder starts fresh.
         fresh = {"init_head": None, "baseline": None} if encoder is not None else {}
+        recipe = _guard(lambda: _finetune_settings(max_train_rows, all_train_rows, language_factor or []))
         result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
                                             top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
-                                            encoder=encoder, **fresh))
+                                            encoder=encoder, settings=recipe, **fresh))
     console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.val_macro_f1.items())), highlight=False)
+
+
+def _finetune_settings(max_train_rows: int | None, all_train_rows: bool, factors: list[str]) -> FinetuneSettingsT:
+    """The shipped recipe (FinetuneSettings defaults) with the command line's sampling options applied."""
+    import dataclasses
+
+    from sentiment.finetune import FinetuneSettings
+
+    if all_train_rows and max_train_rows is not None:
+        raise ConfigError("give --max-train-rows or --all-train-rows, not both")
+    recipe = FinetuneSettings()
+    changes: dict[str, object] = {}
+    if all_train_rows or max_train_rows is not None:
+        changes["max_train_rows"] = None if all_train_rows else max_train_rows
+    if factors:
+        changes["language_factors"] = dict(_language_factor(spec) for spec in factors)
+    return dataclasses.replace(recipe, **changes)  # type: ignore[arg-type]
+
+
+def _language_factor(spec: str) -> tuple[str, float]:
+    language, _, value = spec.partition("=")
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = 0.0
+    if not language.strip() or factor <= 0:
+        raise ConfigError(f"--language-factor {spec!r} is not LANGUAGE=FACTOR with a positive factor, e.g. thai=2")
+    return language.strip(), factor
 
 
 def _raise(error: Exception) -> None:

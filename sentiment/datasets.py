@@ -12,7 +12,7 @@ from pathlib import Path
 
 from journeypulse.errors import ScoringError
 
-__all__ = ["UMSAB_LANGUAGES", "LabelledSplit", "discover_splits", "read_umsab", "read_wisesight"]
+__all__ = ["UMSAB_LANGUAGES", "LabelledSplit", "read_umsab", "read_wisesight"]
 
 UMSAB_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
 _WISESIGHT_LABELS = {"neg": 0, "neu": 1, "q": 1, "pos": 2}
@@ -69,20 +69,3 @@ def read_wisesight(path: Path, split: str) -> LabelledSplit:
         texts.append(text)
         labels.append(label)
     return LabelledSplit("thai", split, tuple(texts), tuple(labels), (path,))
-
-
-def discover_splits(data_dir: Path) -> list[LabelledSplit]:
-    """Every train and val split present under ``data_dir`` (``umsab/<language>/``, ``wisesight/``)."""
-    splits: list[LabelledSplit] = []
-    for language in UMSAB_LANGUAGES:
-        folder = data_dir / "umsab" / language
-        if folder.is_dir():
-            splits += [read_umsab(folder, language, "train"), read_umsab(folder, language, "val")]
-    wisesight = data_dir / "wisesight"
-    if wisesight.is_dir():
-        splits += [read_wisesight(wisesight / "train.jsonl", "train"),
-                   read_wisesight(wisesight / "valid.jsonl", "val")]
-    if not any(s.split == "train" for s in splits):
-        raise ScoringError(f"no training data under {data_dir}: expected umsab/<language>/train_text.txt or "
-                           "wisesight/train.jsonl")
-    return splits

@@ -8,6 +8,7 @@ Imported lazily (imports torch and transformers).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -40,18 +41,21 @@ log = logging.getLogger(__name__)
 class FinetuneSettings:
     """Knobs of a top-layer fine-tuning run; defaults are the ones the shipped model was trained with."""
 
-    top_layers: int = 2
+    top_layers: int = 4
     max_tokens: int = 64
-    epochs: int = 1
+    epochs: int = 3
     batch_size: int = 32
     lr_layers: float = 5e-5
     lr_head: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.06
     patience: int = 1
-    rows_per_language: int | None = 500  # rows each language gives an epoch; None: the median train rows
-    max_train_rows: int | None = 500  # per language (times its factor): seeded subsample before caching
+    rows_per_language: int | None = None  # rows each language gives an epoch; None: the median train rows
+    max_train_rows: int | None = 2000  # per language (times its factor): seeded subsample before caching
     language_factors: dict[str, float] = field(default_factory=lambda: {"thai": 2.0})
+    # A language with few rows (e.g. a handful of corrections) is repeated at most this many times per
+    # epoch instead of up to rows_per_language: repeating 20 rows 90 times would only memorise them.
+    max_repeats: float = 4.0
     max_steps: int | None = None  # stop after this many optimiser steps (smoke runs)
     evaluate_start: bool = False  # also measure the untrained start, and keep it if no epoch beats it
     prefix: str = "query: "
@@ -197,11 +201,12 @@ def _logits(model: TopModel, states: CachedStates, batch_size: int) -> np.ndarra
 def _epoch_rows(train: dict[str, tuple[CachedStates, np.ndarray]], settings: FinetuneSettings,
                 rng: np.random.Generator) -> list[tuple[str, int]]:
     """Language-balanced sample: each language gives rows_per_language x its factor rows (without
-    replacement while it has enough), shuffled together."""
+    replacement while it has enough, at most max_repeats passes over a small language), shuffled together."""
     per_language = settings.rows_per_language or int(np.median([len(y) for _s, y in train.values()]))
     picked: list[tuple[str, int]] = []
     for language, (_states, labels) in sorted(train.items()):
-        wanted = max(1, round(per_language * settings.language_factors.get(language, 1.0)))
+        wanted = max(1, round(min(per_language * settings.language_factors.get(language, 1.0),
+                                  settings.max_repeats * len(labels))))
         rows = rng.permutation(len(labels))
         while len(rows) < wanted:
             rows = np.concatenate([rows, rng.permutation(len(labels))])
@@ -258,6 +263,9 @@ def finetune_top(top: torch.nn.ModuleList, weight: np.ndarray, bias: np.ndarray,
             schedule.step()
             step += 1
             losses.append(float(loss.detach()))
+            if step % 100 == 0:
+                log.info("epoch %d: step %d/%d, mean loss %.4f, %.0f s", epoch, step, total,
+                         float(np.mean(losses[-100:])), time.monotonic() - started)
         spent.append(time.monotonic() - started)
         mean, logits, scores = evaluate()
         history.append({"epoch": float(epoch), "train_loss": float(np.mean(losses)) if losses else 0.0,
@@ -324,12 +332,14 @@ def save_finetuned(out_dir: Path, model: TopModel, lower: int, temperature: floa
     return save_head(out_dir, head)
 
 
-def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Path, *, seed: int, epochs: int,
-                   top_layers: int, max_tokens: int, encoder: Path | None, init_head: Path | None,
+def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Path, *, seed: int,
+                   epochs: int | None, top_layers: int | None, max_tokens: int | None, encoder: Path | None,
+                   init_head: Path | None,
                    max_steps: int | None, baseline: Path | None, files: tuple[str, ...],
                    settings: FinetuneSettings | None = None,
                    probes: Sequence[LabelledSplit] = ()) -> TrainingReport:
-    """The ``top-layers`` method of ``train_model``: cache, fine-tune, calibrate, save, re-measure, card."""
+    """The ``top-layers`` method of ``train_model`` (train splits already cut to ``max_train_rows``):
+    cache, fine-tune, calibrate, save, re-measure, card."""
     from sentiment.calibration import fit_temperature
     from sentiment.classifier import _folder_revision
     from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
@@ -346,11 +356,9 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
         folder = Path(encoder).resolve()
         name, revision = str(folder), _folder_revision(folder)
     base = settings or FinetuneSettings()
-    settings = FinetuneSettings(**{**base.__dict__, "top_layers": top_layers, "max_tokens": max_tokens,
-                                   "epochs": epochs, "max_steps": max_steps})
-    splits = [_capped(s, None if settings.max_train_rows is None else
-                      round(settings.max_train_rows * settings.language_factors.get(s.language, 1.0)), seed)
-              for s in splits]
+    overrides = {"top_layers": top_layers, "max_tokens": max_tokens, "epochs": epochs, "max_steps": max_steps}
+    settings = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    top_layers, max_tokens, epochs = settings.top_layers, settings.max_tokens, settings.epochs
     lower_model, top, lower = load_split_encoder(folder, top_layers)
     tokenizer = load_tokenizer(folder)
     states = {(s.language, s.split): (cache_states(lower_model, tokenizer, s.texts, prefix=settings.prefix,
@@ -373,7 +381,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
                 "lr_layers": settings.lr_layers, "lr_head": settings.lr_head, "weight_decay": settings.weight_decay,
                 "patience": settings.patience, "language_factors": settings.language_factors,
                 "rows_per_language": settings.rows_per_language or "median train rows per language",
-                "max_train_rows": settings.max_train_rows,
+                "max_train_rows": settings.max_train_rows, "max_repeats": settings.max_repeats,
                 "head_init": head_init, "files": list(files)}
     extra: dict[str, object] = {"encoder_revision": revision,
                                 "trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "training": training}
@@ -408,16 +416,6 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     counts = {lang: len(y) for lang, (_s, y) in train.items()}
     write_finetuned_card(out_dir / "MODEL_CARD.md", report, revision, counts)
     return report
-
-
-def _capped(split: LabelledSplit, cap: int | None, seed: int) -> LabelledSplit:
-    """A train split cut to ``cap`` rows by a seeded draw (order kept); val splits are never cut."""
-    if split.split != "train" or cap is None or len(split.texts) <= cap:
-        return split
-    keep = np.sort(np.random.default_rng(seed).choice(len(split.texts), size=cap, replace=False))
-    log.info("%s train: using %d of %d rows (max_train_rows)", split.language, cap, len(split.texts))
-    return LabelledSplit(split.language, split.split, tuple(split.texts[i] for i in keep),
-                         tuple(split.labels[i] for i in keep), split.files)
 
 
 def _initial_head(init_head: Path | None, revision: str, top: torch.nn.ModuleList,

@@ -72,7 +72,7 @@ XLM-T's published figures are on the UMSAB *test* sets with a fully fine-tuned X
 
 Average over the UMSAB languages: {umsab_avg} (XLM-T reference 69.4).
 
-Reproduce: `python -m sentiment.training --data <datasets folder> --out <head folder> --cache <cache dir>`
+Reproduce: `journeypulse model train --method linear --datasets <datasets folder> --out <head folder>`
 (embeddings are cached under the cache dir; the first run embeds about 40k texts).
 
 ## Limitations
@@ -124,6 +124,9 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
     counts = ", ".join(f"{k} {v}" for k, v in sorted(train_counts.items()))
     files = "\n".join(f"- `{f}`" for f in report.files)
     sec = report.seconds
+    cap = s.get('max_train_rows')
+    cut = " --all-train-rows" if cap is None else f" --max-train-rows {cap}"
+    factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted(dict(s.get('language_factors') or {}).items()))
     text = f"""# journeypulse/sentiment-e5-small (top-layer fine-tuned)
 
 A 3-class sentiment model (negative / neutral / positive): the offline
@@ -145,11 +148,11 @@ A 3-class sentiment model (negative / neutral / positive): the offline
 - Training: AdamW (layers lr {s.get('lr_layers')}, head lr {s.get('lr_head')}, weight decay
   {s.get('weight_decay')}), batch {s.get('batch_size')}, linear warm-up and decay, gradient clip 1.0, seed
   {s.get('seed')}; language-balanced epochs (every language gives {s.get('rows_per_language')} rows per epoch,
-  times {s.get('language_factors')}; every train split is cut to {s.get('max_train_rows')} rows per language, times
-  the same factor, by a seeded draw before caching, to fit the CPU budget); at most {s.get('epochs_max')} epochs, early stopping on the mean
+  times {s.get('language_factors')}, a small language at most {s.get('max_repeats')} passes; every train file
+  is cut to {s.get('max_train_rows')} rows, times the same factor, by a seeded draw before caching, to fit the CPU budget); at most {s.get('epochs_max')} epochs, early stopping on the mean
   validation macro-F1 over languages (patience {s.get('patience')}); best epoch {s.get('best_epoch')}
   ({s.get('steps')} optimiser steps run).
-- Time on the 2 shared CPU cores: lower layers cached in {sec.get('cache_lower_layers', 0.0) / 60:.1f} min (once),
+- Time on the machine's 2 CPU cores: lower layers cached in {sec.get('cache_lower_layers', 0.0) / 60:.1f} min (once),
   {sec.get('per_epoch', 0.0) / 60:.1f} min per epoch, {sec.get('total', 0.0) / 60:.1f} min in all.
 
 ## Validation macro-F1 (%): this model next to the first head
@@ -189,9 +192,9 @@ temperature was chosen on the same rows it is measured on, so the "after" figure
 Train splits for fitting, val splits for early stopping, the temperature and the figures above:
 {files}
 
-Reproduce: `python -m sentiment.training --method top-layers --top-layers {s.get('top_layers')} --epochs
-{s.get('epochs_max')} --seed {s.get('seed')} --data <datasets folder> --out <folder> --cache <cache dir>`
-(or `journeypulse model train`).
+Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> --top-layers
+{s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}{cut}{factors}` (the hidden states
+of the frozen layers are cached under the cache dir).
 
 ## Limitations
 - No Vietnamese (nor Indonesian) training or validation data: quality for those languages rests on

@@ -1,14 +1,16 @@
 """Trains sentiment models on labelled files and writes their model cards: the entry point ``train_model``.
 
     train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: "top-layers" | "linear" = "top-layers", epochs: int = 1, top_layers: int = 2,
-                max_tokens: int = 64, encoder: Path | None = None, init_head: Path | None = <first head>,
+                method: "top-layers" | "linear" = "top-layers", epochs: int | None = None,
+                top_layers: int | None = None, max_tokens: int | None = None, encoder: Path | None = None,
+                init_head: Path | None = <first head>,
                 max_steps: int | None = None, baseline: Path | None = <first head>,
                 settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport
 
 ``probes``: small labelled sets (e.g. the Vietnamese seed) scored by the trained model and the baseline for
 the card only; they are never trained or tuned on.
-``settings`` (a ``sentiment.finetune.FinetuneSettings``) overrides learning rates, batch, sampling and caps.
+``settings`` (a ``sentiment.finetune.FinetuneSettings``; its defaults are the shipped model's recipe) holds
+every top-layer knob; ``epochs``, ``top_layers``, ``max_tokens`` and ``max_steps`` override it when given.
 ``LabelledFile(path, format, language, split, label_map)``: format ``umsab`` (path = ``<split>_text.txt``,
 labels read from the sibling ``<split>_labels.txt``), ``wisesight``, ``jsonl`` or ``csv`` (fields ``text`` and
 ``label``; ``label_map`` maps each raw label to negative/neutral/positive). ``split`` is train or val.
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from journeypulse.errors import ScoringError
-from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, discover_splits, read_umsab, read_wisesight
+from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, read_umsab, read_wisesight
 from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, save_head
 
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from sentiment.finetune import FinetuneSettings
 from sentiment.model_card import write_model_card
 
-__all__ = ["LabelledFile", "TrainingReport", "discover_files", "read_labelled_file", "train_head", "train_model"]
+__all__ = ["LabelledFile", "TrainingReport", "discover_files", "read_labelled_file", "train_model"]
 
 log = logging.getLogger(__name__)
 PREFIX = "query: "
@@ -79,6 +81,9 @@ class LabelledFile:
     language: str
     split: str = "train"  # train | val
     label_map: Mapping[str, str] = field(default_factory=lambda: {"0": "negative", "1": "neutral", "2": "positive"})
+    # False: every row is used even when top-layer training cuts train files to max_train_rows
+    # (recorded corrections are few and were written to be learnt from).
+    capped: bool = True
 
 
 def read_labelled_file(file: LabelledFile) -> LabelledSplit:
@@ -124,24 +129,10 @@ def discover_files(data_dir: Path) -> list[LabelledFile]:
     files += [LabelledFile(data_dir / "wisesight" / name, "wisesight", "thai", split)
               for name, split in (("train.jsonl", "train"), ("valid.jsonl", "val"))
               if (data_dir / "wisesight" / name).is_file()]
+    if not any(f.split == "train" for f in files):
+        raise ScoringError(f"no training data under {data_dir}: expected umsab/<language>/train_text.txt or "
+                           "wisesight/train.jsonl")
     return files
-
-
-def train_head(data_dir: Path, out_dir: Path, cache_dir: Path, seed: int = 0, *,
-               max_tokens: int = 128, batch_size: int = 64,
-               language_weights: dict[str, float] | None = None) -> TrainingReport:
-    """Embed every split under ``data_dir`` (cached), fit logistic regression, write head + MODEL_CARD.md.
-
-    Rows are weighted so every language carries the same total weight, times ``language_weights``
-    (default LANGUAGE_WEIGHTS); C is chosen by mean validation macro-F1 over the languages.
-    """
-    factors = LANGUAGE_WEIGHTS if language_weights is None else language_weights
-    splits = discover_splits(Path(data_dir))
-    root = Path(data_dir).resolve()
-    files = tuple(sorted(str(f.resolve().relative_to(root)) if f.resolve().is_relative_to(root) else str(f)
-                         for s in splits for f in s.files))
-    return _train_linear(splits, Path(out_dir), Path(cache_dir), seed, files, max_tokens=max_tokens,
-                         batch_size=batch_size, factors=factors)
 
 
 def _train_linear(splits: list[LabelledSplit], out_dir: Path, cache_dir: Path, seed: int, files: tuple[str, ...], *,
@@ -197,7 +188,8 @@ FIRST_HEAD_DIR = Path(__file__).parent / "artifacts" / "first-head"
 
 
 def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Path, *, seed: int = 0,
-                method: str = "top-layers", epochs: int = 1, top_layers: int = 2, max_tokens: int = 64,
+                method: str = "top-layers", epochs: int | None = None, top_layers: int | None = None,
+                max_tokens: int | None = None,
                 encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
                 max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR,
                 settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport:
@@ -210,12 +202,18 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
     regression on the pooled train states); ``baseline`` is a model folder whose recorded validation scores
     the card shows side by side.
     """
-    splits = _merged_splits(data_files)
+    if method == "top-layers":
+        from sentiment.finetune import FinetuneSettings
+
+        base = settings or FinetuneSettings()
+        splits = _merged_splits(data_files, base.max_train_rows, base.language_factors, seed)
+    else:
+        splits = _merged_splits(data_files)
     if method == "linear":
         if encoder is not None:
             raise ScoringError("train_model: method 'linear' trains on the built-in encoder only; drop --encoder")
         return _train_linear(splits, Path(out_dir), Path(cache_dir), seed, _relative_files(data_files),
-                             max_tokens=max_tokens, factors=LANGUAGE_WEIGHTS)
+                             max_tokens=max_tokens or 128, factors=LANGUAGE_WEIGHTS)
     if method != "top-layers":
         raise ScoringError(f"train_model: method {method!r} is not 'top-layers' or 'linear'")
     from sentiment.finetune import run_top_layers
@@ -226,10 +224,15 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
                           probes=[read_labelled_file(p) for p in probes])
 
 
-def _merged_splits(data_files: Sequence[LabelledFile]) -> list[LabelledSplit]:
+def _merged_splits(data_files: Sequence[LabelledFile], max_train_rows: int | None = None,
+                   factors: Mapping[str, float] | None = None, seed: int = 0) -> list[LabelledSplit]:
+    """One split per (language, split); each capped train file is first cut to max_train_rows x its
+    language factor by a seeded draw (val files and ``capped=False`` files are never cut)."""
     merged: dict[tuple[str, str], list[LabelledSplit]] = {}
     for file in data_files:
         split = read_labelled_file(file)
+        if file.capped and max_train_rows is not None:
+            split = _capped(split, round(max_train_rows * (factors or {}).get(split.language, 1.0)), seed)
         merged.setdefault((split.language, split.split), []).append(split)
     if not any(key[1] == "train" for key in merged):
         raise ScoringError("train_model: no training file given; pass at least one LabelledFile with split='train'")
@@ -239,6 +242,16 @@ def _merged_splits(data_files: Sequence[LabelledFile]) -> list[LabelledSplit]:
     return [LabelledSplit(lang, split, tuple(t for p in parts for t in p.texts),
                           tuple(y for p in parts for y in p.labels), tuple(f for p in parts for f in p.files))
             for (lang, split), parts in sorted(merged.items())]
+
+
+def _capped(split: LabelledSplit, cap: int, seed: int) -> LabelledSplit:
+    """A train split cut to ``cap`` rows by a seeded draw (order kept); val splits are never cut."""
+    if split.split != "train" or len(split.texts) <= cap:
+        return split
+    keep = np.sort(np.random.default_rng(seed).choice(len(split.texts), size=cap, replace=False))
+    log.info("%s train: using %d of %d rows (max_train_rows)", split.language, cap, len(split.texts))
+    return LabelledSplit(split.language, split.split, tuple(split.texts[i] for i in keep),
+                         tuple(split.labels[i] for i in keep), split.files)
 
 
 def _relative_files(data_files: Sequence[LabelledFile]) -> tuple[str, ...]:
@@ -317,30 +330,3 @@ def _macro_f1(truth: tuple[int, ...] | np.ndarray, predicted: np.ndarray) -> flo
     from sklearn.metrics import f1_score  # type: ignore[import-untyped]
 
     return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2]))
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m sentiment.training --data DIR --out DIR --cache DIR [--method top-layers|linear] [--seed N]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train a journeypulse sentiment model.")
-    parser.add_argument("--data", type=Path, required=True, help="folder holding umsab/ and wisesight/")
-    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
-    parser.add_argument("--cache", type=Path, required=True, help="cache dir (encoder, embeddings, hidden states)")
-    parser.add_argument("--method", choices=("top-layers", "linear"), default="top-layers")
-    parser.add_argument("--top-layers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    if args.method == "linear":
-        report = train_head(args.data, args.out, args.cache, args.seed)
-    else:
-        report = train_model(discover_files(args.data), args.out, args.cache, seed=args.seed, epochs=args.epochs,
-                             top_layers=args.top_layers)
-    print(f"wrote {report.out_dir}: validation macro-F1 "
-          + ", ".join(f"{k} {v:.3f}" for k, v in sorted(report.val_macro_f1.items())))
-
-
-if __name__ == "__main__":
-    main()

@@ -176,3 +176,19 @@ def test_train_includes_only_the_training_part_of_the_corrections_and_is_seeded(
     assert weights
     for name in weights:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--language-factor", "thai"], "LANGUAGE=FACTOR"),
+    (["--language-factor", "thai=-1"], "LANGUAGE=FACTOR"),
+    (["--max-train-rows", "5", "--all-train-rows"], "not both"),
+])
+def test_train_rejects_bad_sampling_options_with_a_usage_error(config: Path, tmp_path: Path,
+                                                                   extra: list[str], message: str) -> None:
+    rows = [{"text": t, "label": "positive"} for t in TINY_CORPUS]
+    train = _jsonl(tmp_path / "train.jsonl", rows)
+    args = ["model", "train", "-c", str(config), "--out", str(tmp_path / "out"), "--file", f"{train},jsonl,en,train"]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

@@ -141,3 +141,39 @@ def test_a_csv_file_is_read_through_its_label_map_and_an_unknown_label_names_the
     path.write_text("text,label\nTốt lắm,pos\nHmm,maybe\n", encoding="utf-8")
     with pytest.raises(ScoringError, match="row 2.*'maybe'"):
         read_labelled_file(LabelledFile(path, "csv", "vietnamese", "val", mapping))
+
+
+def test_an_epoch_repeats_a_small_language_at_most_max_repeats_times() -> None:
+    from sentiment.finetune import CachedStates, FinetuneSettings, _epoch_rows
+
+    def language(rows: int) -> tuple[CachedStates, np.ndarray]:
+        return CachedStates(np.zeros((rows, 4), dtype=np.float16), np.arange(rows + 1)), np.zeros(rows, dtype=np.int64)
+
+    train = {"english": language(200), "vietnamese": language(5)}
+    settings = FinetuneSettings(rows_per_language=100, max_repeats=4.0, language_factors={})
+    picked = _epoch_rows(train, settings, np.random.default_rng(0))
+    counts = {lang: sum(1 for row_lang, _r in picked if row_lang == lang) for lang in train}
+    assert counts == {"english": 100, "vietnamese": 20}
+    assert len({r for lang, r in picked if lang == "english"}) == 100  # without replacement while it has enough
+
+
+def test_the_train_cut_never_drops_rows_of_an_uncapped_file(tmp_path: Path) -> None:
+    from sentiment.training import _merged_splits
+
+    def write(name: str, n: int) -> Path:
+        rows = [{"text": f"{name} {i}", "label": ("negative", "neutral", "positive")[i % 3]} for i in range(n)]
+        return _write_jsonl(tmp_path / f"{name}.jsonl", rows)
+
+    files = [LabelledFile(write("dataset", 50), "jsonl", "thai", "train", _IDENTITY),
+             LabelledFile(write("corrections", 30), "jsonl", "thai", "train", _IDENTITY, capped=False),
+             LabelledFile(write("val", 40), "jsonl", "thai", "val", _IDENTITY)]
+    splits = {s.split: s for s in _merged_splits(files, max_train_rows=5, factors={"thai": 2.0}, seed=0)}
+    texts = splits["train"].texts
+    assert sum(t.startswith("dataset") for t in texts) == 10  # 5 x the Thai factor
+    assert sum(t.startswith("corrections") for t in texts) == 30  # every correction kept
+    assert len(splits["val"].texts) == 40  # validation is never cut
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
