@@ -1,7 +1,8 @@
 """Pulls new brand mentions from every enabled source, one mapped task per (source, query).
 
 Each listener kind has its own pool (journeypulse_<kind>) so API rate limits hold across runs;
-a run that stores anything updates the mentions Asset, which schedules the enrichment DAG.
+a run whose pulls all finished updates the mentions Asset, which schedules the enrichment DAG (also
+when nothing new was stored: that enrichment run then finds no work and ends quickly).
 """
 
 from __future__ import annotations

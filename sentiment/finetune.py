@@ -380,7 +380,8 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
                 "best_epoch": result.best_epoch, "steps": result.steps, "batch_size": settings.batch_size,
                 "lr_layers": settings.lr_layers, "lr_head": settings.lr_head, "weight_decay": settings.weight_decay,
                 "patience": settings.patience, "language_factors": settings.language_factors,
-                "rows_per_language": settings.rows_per_language or "median train rows per language",
+                "rows_per_language": settings.rows_per_language or
+                f"{int(np.median([len(y) for _s, y in train.values()]))} (the median train split)",
                 "max_train_rows": settings.max_train_rows, "max_repeats": settings.max_repeats,
                 "head_init": head_init, "files": list(files)}
     extra: dict[str, object] = {"encoder_revision": revision,

@@ -77,7 +77,8 @@ Reproduce: `journeypulse model train --method linear --datasets <datasets folder
 
 ## Limitations
 - No Vietnamese (nor Indonesian) training or validation data: quality for those languages is unmeasured.
-- Hindi is weak ({_pct(report.val_macro_f1.get('hindi'))} on validation); treat its labels as hints.
+- Hindi is weak ({_pct(report.val_macro_f1.get('hindi'))} on validation; UMSAB's Hindi tweets are mostly romanised Hindi
+  mixed with English); treat its labels as hints.
 - Trained on tweets (UMSAB) and Thai social posts 2016-2019 (Wisesight, about 54% neutral); other
   domains, sarcasm and mixed-language posts will be weaker.
 - Weights are the dequantised 4-bit encoder. Re-validate before using this head on the fp32
@@ -199,10 +200,10 @@ of the frozen layers are cached under the cache dir).
 ## Limitations
 - No Vietnamese (nor Indonesian) training or validation data: quality for those languages rests on
   cross-lingual transfer and is unmeasured here.
-- Hindi is weak ({_pct(report.val_macro_f1.get('hindi'))} on validation); treat its labels as hints.
+- Hindi is weak ({_pct(report.val_macro_f1.get('hindi'))} on validation; UMSAB's Hindi tweets are mostly romanised Hindi
+  mixed with English); treat its labels as hints.
 - Trained on tweets (UMSAB) and Thai social posts 2016-2019 (Wisesight, about 54% neutral, `q` questions
   read as neutral); other domains, sarcasm and mixed-language posts will be weaker.
 - Weights are the dequantised 4-bit encoder; re-validate before using the layers on fp32 e5-small weights.
-- The int8 ONNX backend has not been re-measured against fp32 for this model in this card.
 """
     path.write_text(text, encoding="utf-8")
