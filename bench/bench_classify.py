@@ -98,6 +98,8 @@ def _bare_ort(model: Model, texts: list[str], max_tokens: int, batch_size: int) 
     import torch
 
     options.intra_op_num_threads = torch.get_num_threads()
+    # As in the project's runner: idle ORT threads would otherwise spin and slow the pipeline timed next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     head = model.head if isinstance(model, EncoderHeadModel) else None
 

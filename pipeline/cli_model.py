@@ -86,7 +86,8 @@ def prepare(config: ConfigOption = None, model: ModelOption = None, backend: Bac
         loaded = _guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
         _guard(lambda: loaded.score(["journeypulse model prepare: warm-up"]))
     console.print(f"ready: {loaded.name} revision {loaded.revision} backend {loaded.backend} "
-                  f"(cache {settings.cache_dir}, {time.perf_counter() - started:.0f} s)", highlight=False)
+                  f"(cache {settings.cache_dir}, {time.perf_counter() - started:.0f} s)", highlight=False,
+                  overflow="fold")  # revisions are long single words; never cut them with an ellipsis
 
 
 # --------------------------------------------------------------------------- corrections
@@ -174,6 +175,9 @@ def train(
                                                   "wisesight/); every train and val split in it is used")] = None,
     file: Annotated[list[str] | None, typer.Option("--file", help="PATH,FORMAT,LANGUAGE,SPLIT[,RAW=LABEL;...] "
                                                    "(format umsab|wisesight|jsonl|csv; repeatable)")] = None,
+    probe: Annotated[list[str] | None, typer.Option("--probe", help="PATH,FORMAT,LANGUAGE[,RAW=LABEL;...]: a small "
+                                                    "labelled set scored for the model card only, never trained "
+                                                    "or tuned on (repeatable)")] = None,
     corrections: Annotated[bool, typer.Option("--corrections", help="also train on the recorded sentiment "
                                               "corrections (their held-out part is left out)")] = False,
     corrections_file: CorrectionsFileOption = None,
@@ -210,11 +214,20 @@ def train(
         # The first head and its card scores belong to the built-in encoder; another encoder starts fresh.
         fresh = {"init_head": None, "baseline": None} if encoder is not None else {}
         recipe = _guard(lambda: _finetune_settings(max_train_rows, all_train_rows, language_factor or []))
+        probes = [_guard(lambda spec=spec: _parse_probe(spec)) for spec in (probe or [])]
         result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
                                             top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
-                                            encoder=encoder, settings=recipe, **fresh))
+                                            encoder=encoder, settings=recipe, probes=probes, **fresh))
     console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.val_macro_f1.items())), highlight=False)
+
+
+def _parse_probe(spec: str) -> LabelledFileT:
+    """``PATH,FORMAT,LANGUAGE[,RAW=LABEL;...]`` -> a validation-shaped LabelledFile scored for the card only."""
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) not in (3, 4):
+        raise ConfigError(f"--probe {spec!r} is not PATH,FORMAT,LANGUAGE[,RAW=LABEL;...]")
+    return _parse_file(",".join([*parts[:3], "val", *parts[3:]]))
 
 
 def _finetune_settings(max_train_rows: int | None, all_train_rows: bool, factors: list[str]) -> FinetuneSettingsT:

@@ -134,8 +134,7 @@ class EncoderHeadModel:
 
     @property
     def revision(self) -> str:
-        """The model's revision; results of the int8 ONNX backend are marked so they stay distinguishable."""
-        return self.base_revision if self._backend == "torch" else f"{self.base_revision}+{self._backend}"
+        return backend_revision(self.base_revision, self._backend)
 
     @property
     def backend(self) -> str:
@@ -178,8 +177,7 @@ class SequenceClassificationModel:
 
     @property
     def revision(self) -> str:
-        """The model's revision; results of the int8 ONNX backend are marked so they stay distinguishable."""
-        return self.base_revision if self._backend == "torch" else f"{self.base_revision}+{self._backend}"
+        return backend_revision(self.base_revision, self._backend)
 
     @property
     def backend(self) -> str:
@@ -190,6 +188,16 @@ class SequenceClassificationModel:
         if not items:
             return []
         return [make_score(row.tolist(), self.review_threshold) for row in self.runner.probabilities(items)]
+
+
+def backend_revision(base_revision: str, backend: str) -> str:
+    """The revision results record: int8 results are marked with the quantisation recipe, so results of
+    another backend or recipe stay distinguishable and a changed recipe re-classifies."""
+    if backend == "torch":
+        return base_revision
+    from sentiment.onnx_backend import RECIPE
+
+    return f"{base_revision}+{backend}:{RECIPE}"
 
 
 def _checked(texts: Sequence[str], model: str) -> list[str]:

@@ -41,17 +41,17 @@ log = logging.getLogger(__name__)
 class FinetuneSettings:
     """Knobs of a top-layer fine-tuning run; defaults are the ones the shipped model was trained with."""
 
-    top_layers: int = 4
+    top_layers: int = 5
     max_tokens: int = 64
-    epochs: int = 3
+    epochs: int = 4
     batch_size: int = 32
-    lr_layers: float = 5e-5
+    lr_layers: float = 1e-4
     lr_head: float = 1e-3
     weight_decay: float = 0.01
     warmup: float = 0.06
-    patience: int = 1
+    patience: int = 2
     rows_per_language: int | None = None  # rows each language gives an epoch; None: the median train rows
-    max_train_rows: int | None = 2000  # per language (times its factor): seeded subsample before caching
+    max_train_rows: int | None = None  # per train file (times its factor): seeded subsample before caching
     language_factors: dict[str, float] = field(default_factory=lambda: {"thai": 2.0})
     # A language with few rows (e.g. a handful of corrections) is repeated at most this many times per
     # epoch instead of up to rows_per_language: repeating 20 rows 90 times would only memorise them.

@@ -127,6 +127,8 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
     sec = report.seconds
     cap = s.get('max_train_rows')
     cut = " --all-train-rows" if cap is None else f" --max-train-rows {cap}"
+    cut_text = ("every train row is used" if cap is None else f"every train file is cut to {cap} rows, times the "
+                "same factor, by a seeded draw before caching, to fit the CPU budget")
     factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted(dict(s.get('language_factors') or {}).items()))
     text = f"""# journeypulse/sentiment-e5-small (top-layer fine-tuned)
 
@@ -149,8 +151,7 @@ A 3-class sentiment model (negative / neutral / positive): the offline
 - Training: AdamW (layers lr {s.get('lr_layers')}, head lr {s.get('lr_head')}, weight decay
   {s.get('weight_decay')}), batch {s.get('batch_size')}, linear warm-up and decay, gradient clip 1.0, seed
   {s.get('seed')}; language-balanced epochs (every language gives {s.get('rows_per_language')} rows per epoch,
-  times {s.get('language_factors')}, a small language at most {s.get('max_repeats')} passes; every train file
-  is cut to {s.get('max_train_rows')} rows, times the same factor, by a seeded draw before caching, to fit the CPU budget); at most {s.get('epochs_max')} epochs, early stopping on the mean
+  times {s.get('language_factors')}, a small language at most {s.get('max_repeats')} passes; {cut_text}); at most {s.get('epochs_max')} epochs, early stopping on the mean
   validation macro-F1 over languages (patience {s.get('patience')}); best epoch {s.get('best_epoch')}
   ({s.get('steps')} optimiser steps run).
 - Time on the machine's 2 CPU cores: lower layers cached in {sec.get('cache_lower_layers', 0.0) / 60:.1f} min (once),
@@ -194,8 +195,9 @@ Train splits for fitting, val splits for early stopping, the temperature and the
 {files}
 
 Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> --top-layers
-{s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}{cut}{factors}` (the hidden states
-of the frozen layers are cached under the cache dir).
+{s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}{cut}{factors}` with the learning rates,
+batch and patience above (the `FinetuneSettings` defaults when this card was written; the hidden states of
+the frozen layers are cached under the cache dir).
 
 ## Limitations
 - No Vietnamese (nor Indonesian) training or validation data: quality for those languages rests on
