@@ -216,7 +216,7 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
                              max_tokens=max_tokens or 128, factors=LANGUAGE_WEIGHTS)
     if method != "top-layers":
         raise ScoringError(f"train_model: method {method!r} is not 'top-layers' or 'linear'")
-    from sentiment.finetune import run_top_layers
+    from sentiment.top_layers import run_top_layers
 
     return run_top_layers(splits, Path(out_dir), Path(cache_dir), seed=seed, epochs=epochs, top_layers=top_layers,
                           max_tokens=max_tokens, encoder=encoder, init_head=init_head, max_steps=max_steps,
