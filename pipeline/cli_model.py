@@ -107,14 +107,8 @@ def _load_corrections(settings: Settings, export: Path | None) -> list[Correctio
     store = steps.open_store(settings)
     try:
         rows = store.sentiment_corrections()
-        wanted = {r.mention_id for r in rows}
-        texts: dict[str, tuple[str, str]] = {}
-        if wanted:
-            # The view holds each mention's text and language; only corrected mentions are kept.
-            columns, values = store.query_view("v_mention_sentiment", filters={}, limit=None)
-            at = {name: columns.index(name) for name in ("mention_id", "text", "language")}
-            texts = {str(v[at["mention_id"]]): (str(v[at["text"]]), str(v[at["language"]] or "und"))
-                     for v in values if v[at["mention_id"]] in wanted}
+        texts = {mention_id: (text, language or "und")
+                 for mention_id, (text, language) in store.mention_texts([r.mention_id for r in rows]).items()}
     finally:
         store.close()
     if not rows:

@@ -131,6 +131,16 @@ def read_corrections(conn: sa.Connection) -> list[CorrectionRow]:
     return [CorrectionRow(**row) for row in conn.execute(stmt).mappings()]
 
 
+def mention_texts(conn: sa.Connection, mention_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """Text and identified language of the given mentions (ids not stored are simply absent)."""
+    m = mention_table.c
+    found: dict[str, tuple[str, str | None]] = {}
+    for part in chunks(list(mention_ids)):
+        for mention_id, text, language in conn.execute(sa.select(m.id, m.text, m.language).where(m.id.in_(part))):
+            found[mention_id] = (text, language)
+    return found
+
+
 def save_alerts(conn: sa.Connection, rows: Sequence[AlertRow]) -> list[str]:
     """Insert alerts not raised before (by key); returns the keys that are new."""
     if not rows:

@@ -356,6 +356,11 @@ class Store:
         with self._transaction("reading sentiment corrections") as conn:
             return cx.read_corrections(conn)
 
+    def mention_texts(self, mention_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Text and identified language per stored mention id (for corrections, which store only the label)."""
+        with self._transaction("reading mention texts") as conn:
+            return cx.mention_texts(conn, mention_ids)
+
     def daily_stage_counts(self, *, since: date, until: date) -> list[DailyStageCount]:
         """Per brand, stage and UTC day in [since, until]: scored mentions, negatives and pain-point counts."""
         with self._transaction("reading daily stage counts") as conn:

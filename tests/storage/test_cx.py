@@ -134,6 +134,16 @@ def test_a_correction_for_an_unknown_mention_is_refused(store: Store) -> None:
         store.add_sentiment_correction(CorrectionRow("e" * 32, "positive", "manual", "lan", NOW))
 
 
+def test_mention_texts_returns_text_and_language_of_stored_ids_only(store: Store, make_mention: MakeMention) -> None:
+    from storage.records import LanguageResult
+
+    first, second = make_mention("1", "giao hàng chậm quá"), make_mention("2", "fine")
+    store.store_batch("sample", "q", [first, second], [], None)
+    store.save_languages([LanguageResult(first.id, "vi", 0.99, "py3langid")])
+    assert store.mention_texts([first.id, second.id, "f" * 32]) == {
+        first.id: ("giao hàng chậm quá", "vi"), second.id: ("fine", None)}
+
+
 def test_alerts_are_stored_once_per_key(store: Store) -> None:
     alert = AlertRow("k1", "negative_share_spike", "Acme", "support", date(2026, 11, 2), None, 0.8, 0.2, "spike", NOW)
     assert store.save_alerts([alert]) == ["k1"]
