@@ -127,6 +127,7 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
     sec = report.seconds
     cap = s.get('max_train_rows')
     cut = " --all-train-rows" if cap is None else f" --max-train-rows {cap}"
+    steps = f" --max-steps {s['max_steps']}" if s.get('max_steps') is not None else ""
     cut_text = ("every train row is used" if cap is None else f"every train file is cut to {cap} rows, times the "
                 "same factor, by a seeded draw before caching, to fit the CPU budget")
     factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted(dict(s.get('language_factors') or {}).items()))
@@ -195,7 +196,7 @@ Train splits for fitting, val splits for early stopping, the temperature and the
 {files}
 
 Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> --top-layers
-{s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}{cut}{factors}` with the learning rates,
+{s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}{cut}{factors}{steps}` with the learning rates,
 batch and patience above (the `FinetuneSettings` defaults when this card was written; the hidden states of
 the frozen layers are cached under the cache dir).
 

@@ -102,7 +102,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     calibration = fit_temperature(np.concatenate([result.val_logits[k] for k in languages]),
                                   np.concatenate([val[k][1] for k in languages]))
     training = {"method": "top-layers", "seed": seed, "top_layers": top_layers, "layers_trained": f"{lower}-"
-                f"{lower + top_layers - 1}", "max_tokens_training": max_tokens, "epochs_max": epochs,
+                f"{lower + top_layers - 1}", "max_tokens_training": max_tokens, "epochs_max": epochs, "max_steps": settings.max_steps,
                 "best_epoch": result.best_epoch, "steps": result.steps, "batch_size": settings.batch_size,
                 "lr_layers": settings.lr_layers, "lr_head": settings.lr_head, "weight_decay": settings.weight_decay,
                 "patience": settings.patience, "language_factors": settings.language_factors,

@@ -170,7 +170,8 @@ def test_train_includes_only_the_training_part_of_the_corrections_and_is_seeded(
     written = (tmp_path / "cache" / "corrections" / "a" / "corrections-vietnamese.jsonl").read_text(encoding="utf-8")
     used = {m for m in ids if f"đơn {m} " in written}
     assert used == {m for m in ids if not is_held_out(m)}
-    assert (tmp_path / "a" / "MODEL_CARD.md").is_file()
+    card = " ".join((tmp_path / "a" / "MODEL_CARD.md").read_text(encoding="utf-8").split())
+    assert "--top-layers 1 --epochs 1 --seed 3" in card and "--max-steps 2" in card  # a smoke run says so
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "b")]).exit_code == 0
     weights = sorted(p.name for p in (tmp_path / "a").iterdir() if p.suffix == ".safetensors")
     assert weights
