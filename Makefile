@@ -21,6 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/install-system-deps
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)

@@ -58,7 +58,7 @@ class StageClassifier:
 
 def train_stage_classifier(embeddings: np.ndarray, labels: Sequence[str], stages: Sequence[str]) -> StageClassifier:
     """Fit the classifier (class-balanced, L2, C=``REGULARISATION_C``); every stage needs examples."""
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     missing = sorted(set(stages) - set(labels))
     if missing:

@@ -215,7 +215,7 @@ def build_taxonomy(raw: object, *, origin: str = "taxonomy") -> Taxonomy:
     return Taxonomy(spec.version, tuple(langs), stages, pains, exits, touchpoints)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
     """SafeLoader that rejects a key written twice in one mapping (PyYAML keeps the last silently)."""
 
 
@@ -228,7 +228,8 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
                 None, None, f"key {key!r} appears twice in one mapping; merge the two entries", key_node.start_mark
             )
         keys.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    mapping: dict[object, object] = loader.construct_mapping(node, deep=deep)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)

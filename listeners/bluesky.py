@@ -178,12 +178,14 @@ class BlueskyListener:
         state = _decode_cursor(cursor)
         since = _parse_time(state.get("since")) or datetime.fromtimestamp(
             self._clock() - self.params.backfill_days * 86400, UTC)
-        seen = set(state.get("seen", []))
+        seen_before = state.get("seen")
+        seen = {str(key) for key in seen_before} if isinstance(seen_before, list) else set()
         window: dict[str, tuple[datetime, Item]] = {}
         api_cursor: str | None = None
         for page_number in range(self.params.max_pages):
             payload = self._search(query, group, since, api_cursor)
-            for post in payload.get("posts") or []:  # type: ignore[union-attr]
+            posts = payload.get("posts")
+            for post in posts if isinstance(posts, list) else []:
                 sort_at, item = self._parse(post, group)
                 key = item.native_id if isinstance(item, Mention) else f"?{item.locator}"
                 if sort_at is None or sort_at < since or (sort_at == since and key in seen):

@@ -99,8 +99,9 @@ def _parse_thing(
         "query": group.key, "kind": "post" if kind == "t3" else "comment", "subreddit": str(thing.get("subreddit") or ""),
     }
     for key in ("score", "num_comments"):
-        if isinstance(thing.get(key), int):
-            metadata[key] = thing[key]  # type: ignore[assignment]
+        value = thing.get(key)
+        if isinstance(value, int):
+            metadata[key] = value
     if thing.get("edited"):
         metadata["edited"] = True
     if removed:

@@ -88,7 +88,10 @@ def strip_html(fragment: str) -> str:
 
 def _when(entry: feedparser.FeedParserDict, key: str) -> datetime | None:
     parsed = dict.get(entry, f"{key}_parsed")  # plain dict lookup: no deprecated updated->published alias
-    return datetime(*parsed[:6], tzinfo=UTC) if parsed else None
+    if not parsed:
+        return None
+    year, month, day, hour, minute, second = parsed[:6]
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def entry_time(entry: feedparser.FeedParserDict) -> datetime | None:

@@ -148,8 +148,9 @@ def _parse_tweet(
         metadata["edited"] = True
     if isinstance(metrics, Mapping) and isinstance(metrics.get("followers_count"), int):
         metadata["author_followers"] = metrics["followers_count"]
-    if isinstance(user, Mapping) and isinstance(user.get("verified"), bool):
-        metadata["author_verified"] = user["verified"]
+    verified = user.get("verified") if isinstance(user, Mapping) else None
+    if isinstance(verified, bool):
+        metadata["author_verified"] = verified
     try:
         mention = Mention.build(
             source=source,
@@ -178,7 +179,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._timeout = timeout
 
-    def request(self, *args: object, **kwargs: object) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: object, **kwargs: object) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(*args, **kwargs)  # type: ignore[arg-type]
 

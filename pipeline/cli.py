@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +23,9 @@ from journeypulse.errors import ConfigError, JourneypulseError, PipelineError
 from pipeline import cli_analytics, steps
 from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
+
+if TYPE_CHECKING:
+    from storage import Store
 
 app = typer.Typer(help="Social listening and multilingual sentiment mapped onto customer-journey stages.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -77,7 +79,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 @contextlib.contextmanager
-def _store(settings: Settings) -> Iterator[steps.Store]:
+def _store(settings: Settings) -> Iterator[Store]:
     store = _guard(lambda: steps.open_store(settings))
     try:
         yield store
@@ -98,7 +100,7 @@ def _print_pull(report: steps.PullReport) -> None:
         err_console.print(f"[red]failed[/] {note}", highlight=False)
 
 
-def _check_pull(report: steps.PullReport, store: steps.Store) -> None:
+def _check_pull(report: steps.PullReport, store: Store) -> None:
     """Fail only when nothing usable was read, and say why."""
     if report.stored + report.duplicates == 0 and store.counts().get("mentions", 0) == 0:
         reasons = report.failed + report.skipped
@@ -108,7 +110,7 @@ def _check_pull(report: steps.PullReport, store: steps.Store) -> None:
         raise PipelineError(f"nothing usable was read: {why} (see the quarantine table for row-level reasons)")
 
 
-def _stage_table(store: steps.Store, brand: str | None) -> Table:
+def _stage_table(store: Store, brand: str | None) -> Table:
     table = Table(title=f"Journey stages{f' - {brand}' if brand else ''}")
     for column in ("stage", "mentions", "% pos", "% neu", "% neg", "net", "top pain points"):
         table.add_column(column, justify="left" if column in ("stage", "top pain points") else "right")
@@ -250,4 +252,4 @@ def main() -> None:  # pragma: no cover - console-script entry
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

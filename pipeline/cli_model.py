@@ -10,6 +10,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -196,8 +197,8 @@ def train(
     from sentiment.training import discover_files, train_model
 
     settings = _guard(lambda: steps.load_run_settings(config))
-    files = _guard(lambda: list(discover_files(datasets))) if datasets is not None else []
-    files += [_guard(lambda spec=spec: _parse_file(spec)) for spec in (file or [])]
+    files: list[LabelledFileT] = [] if datasets is None else _guard(partial(discover_files, datasets))
+    files += [_guard(partial(_parse_file, spec)) for spec in (file or [])]
     if corrections or corrections_file is not None:
         found = _guard(lambda: _load_corrections(settings, corrections_file))
         files += _corrections_files(found, settings.cache_dir / "corrections" / out.resolve().name)
@@ -208,7 +209,7 @@ def train(
         # The first head and its card scores belong to the built-in encoder; another encoder starts fresh.
         fresh = {"init_head": None, "baseline": None} if encoder is not None else {}
         recipe = _guard(lambda: _finetune_settings(max_train_rows, all_train_rows, language_factor or []))
-        probes = [_guard(lambda spec=spec: _parse_probe(spec)) for spec in (probe or [])]
+        probes = [_guard(partial(_parse_probe, spec)) for spec in (probe or [])]
         result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
                                             top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
                                             encoder=encoder, settings=recipe, probes=probes, **fresh))

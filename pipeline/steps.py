@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from journeypulse.config import Settings, SourceConfig, load_settings
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError, ScoringError
@@ -28,6 +29,9 @@ from storage import (
     Store,
     UpsertReport,
 )
+
+if TYPE_CHECKING:
+    from sentiment.scores import SentimentModel
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +152,7 @@ def _enabled_sources(settings: Settings, only: str | None) -> list[SourceConfig]
 
 def pull_tasks(settings: Settings) -> list[PullTask]:
     """Every (source, query) pair of the enabled sources; building listeners does no I/O."""
-    tasks = []
+    tasks: list[PullTask] = []
     for source in _enabled_sources(settings, None):
         listener = build_listener(source, _listener_context(settings, source))
         tasks.extend(PullTask(source.name, query, source.kind) for query in listener.queries())
@@ -309,7 +313,8 @@ def classify(
     for name, languages in plans:
         model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
 
-        def fetch(after: str | None, model=model, languages=languages) -> list[MentionText]:
+        def fetch(after: str | None, model: SentimentModel = model,
+                  languages: list[str] | None = languages) -> list[MentionText]:
             return store.mentions_without_sentiment(
                 model.name, model.revision, batch_size, brand=brand, since=since, until=until,
                 languages=languages, after_id=after,
@@ -447,7 +452,7 @@ __all__: Sequence[str] = [
 _ANALYTICS_STEPS = ("write_cx_map", "select_coaching_candidates", "check_alerts")
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:  # the analytics steps, typed in pipeline.analytics
     if name in _ANALYTICS_STEPS:
         from pipeline import analytics
 

@@ -175,7 +175,7 @@ class FinetuneResult:
 
 
 def macro_f1(truth: Sequence[int] | np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score  # type: ignore[import-untyped]
+    from sklearn.metrics import f1_score
 
     return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2], zero_division=0))
 

@@ -42,7 +42,8 @@ class Head:
         logits = embeddings.astype(np.float64) @ self.weight.T.astype(np.float64) + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+        return probabilities
 
 
 def is_head_folder(folder: Path) -> bool:

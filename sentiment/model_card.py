@@ -130,7 +130,9 @@ def write_finetuned_card(path: Path, report: TrainingReport, encoder_revision: s
     steps = f" --max-steps {s['max_steps']}" if s.get('max_steps') is not None else ""
     cut_text = ("every train row is used" if cap is None else f"every train file is cut to {cap} rows, times the "
                 "same factor, by a seeded draw before caching, to fit the CPU budget")
-    factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted(dict(s.get('language_factors') or {}).items()))
+    recorded = s.get('language_factors')
+    factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted((recorded or {}).items())) \
+        if isinstance(recorded, dict) else ""
     text = f"""# journeypulse/sentiment-e5-small (top-layer fine-tuned)
 
 A 3-class sentiment model (negative / neutral / positive): the offline

@@ -82,8 +82,8 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
         folder = Path(encoder).resolve()
         name, revision = str(folder), _folder_revision(folder)
     base = settings or FinetuneSettings()
-    overrides = {"top_layers": top_layers, "max_tokens": max_tokens, "epochs": epochs, "max_steps": max_steps}
-    settings = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    overrides: dict[str, int | None] = {"top_layers": top_layers, "max_tokens": max_tokens, "epochs": epochs, "max_steps": max_steps}
+    settings = dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     top_layers, max_tokens, epochs = settings.top_layers, settings.max_tokens, settings.epochs
     lower_model, top, lower = load_split_encoder(folder, top_layers)
     tokenizer = load_tokenizer(folder)
@@ -156,7 +156,7 @@ def _initial_head(init_head: Path | None, revision: str, top: torch.nn.ModuleLis
         if head.extra.get("encoder_revision") == revision and "layers" not in head.extra:
             return head.weight, head.bias, f"weights of {init_head.name} (frozen-encoder head)"
         log.info("init head %s was trained on another encoder; fitting a new starting head", init_head)
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     width = int(getattr(getattr(top[0], "output").dense, "out_features"))  # noqa: B009
     probe = TopModel(top, np.zeros((3, width)), np.zeros(3)).eval()

@@ -44,7 +44,7 @@ def configure_threads() -> None:
     torch.set_num_threads(threads)
     log.info("torch uses %d intra-op threads", threads)
     # Weight-loading progress bars would interleave with the CLI's own progress display.
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     _THREADS_SET = True
 
 
@@ -203,7 +203,8 @@ class SequenceClassifierRunner:
 
 def _load_config(folder: Path) -> PretrainedConfig:
     try:
-        return AutoConfig.from_pretrained(folder, local_files_only=True)
+        config: PretrainedConfig = AutoConfig.from_pretrained(folder, local_files_only=True)
+        return config
     except (OSError, ValueError, KeyError) as exc:
         raise ScoringError(f"model {folder}: its config.json is missing or invalid ({exc}); fix or rebuild the "
                            "folder") from exc

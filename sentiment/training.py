@@ -272,7 +272,8 @@ def _relative_files(data_files: Sequence[LabelledFile]) -> tuple[str, ...]:
 def _row_weights(train: list[LabelledSplit], factors: dict[str, float]) -> np.ndarray:
     """Row weights giving every language the same total (times its factor), scaled to a mean of 1."""
     weights = np.concatenate([np.full(len(s.labels), factors.get(s.language, 1.0) / len(s.labels)) for s in train])
-    return weights * (len(weights) / weights.sum())
+    scaled: np.ndarray = weights * (len(weights) / weights.sum())
+    return scaled
 
 
 def _cached_embeddings(encoder: object, split: LabelledSplit, cache: Path, max_tokens: int) -> np.ndarray:
@@ -282,7 +283,7 @@ def _cached_embeddings(encoder: object, split: LabelledSplit, cache: Path, max_t
     digest = hashlib.sha256(json.dumps([PREFIX, max_tokens, split.texts], ensure_ascii=False).encode()).hexdigest()
     path = cache / f"{split.language}-{split.split}-{digest[:16]}.npy"
     if path.is_file():
-        cached = np.load(path)
+        cached: np.ndarray = np.load(path)
         if cached.shape == (len(split.texts), encoder.dim):
             return cached
     log.info("embedding %s %s: %d texts", split.language, split.split, len(split.texts))
@@ -312,7 +313,7 @@ def _embed_with_progress(encoder: object, texts: list[str], what: str) -> np.nda
 
 def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, seed: int) -> Head:
     """Standardised multinomial logistic regression, folded back into one linear layer over raw embeddings."""
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0).clip(min=1e-6)
@@ -327,6 +328,6 @@ def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, seed: int)
 
 
 def _macro_f1(truth: tuple[int, ...] | np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score  # type: ignore[import-untyped]
+    from sklearn.metrics import f1_score
 
     return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2]))
