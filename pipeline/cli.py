@@ -11,16 +11,16 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from journeypulse.config import Settings
-from journeypulse.errors import ConfigError, JourneypulseError, PipelineError
+from journeypulse.errors import PipelineError
 from pipeline import cli_analytics, steps
+from pipeline.cli_common import ConfigOption, console, err_console, guard
 from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
 
@@ -40,29 +40,9 @@ app.command("forget-author")(cli_analytics.forget_author)
 app.add_typer(model_app, name="model")
 app.add_typer(journeys_app, name="journeys")
 
-console = Console()
-err_console = Console(stderr=True)
-T = TypeVar("T")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="config YAML (default: $JOURNEYPULSE_CONFIG, ./journeypulse.yaml, "
-                 "then the bundled example)"),
-]
 SinceOption = Annotated[datetime | None, typer.Option(help="only mentions created at/after (ISO, with timezone)")]
 UntilOption = Annotated[datetime | None, typer.Option(help="only mentions created before (ISO, with timezone)")]
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``, turning the project's errors into a message and an exit code."""
-    try:
-        return action()
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-    except JourneypulseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
 
 
 @contextlib.contextmanager
@@ -75,12 +55,12 @@ def _progress(description: str, total: int | None = None) -> Iterator[Callable[[
 
 
 def _settings(config: Path | None) -> Settings:
-    return _guard(lambda: steps.load_run_settings(config))
+    return guard(lambda: steps.load_run_settings(config))
 
 
 @contextlib.contextmanager
 def _store(settings: Settings) -> Iterator[Store]:
-    store = _guard(lambda: steps.open_store(settings))
+    store = guard(lambda: steps.open_store(settings))
     try:
         yield store
     finally:
@@ -132,7 +112,7 @@ def pull(config: ConfigOption = None, source: Annotated[str | None, typer.Option
     """Pull new mentions from the enabled sources and store them."""
     settings = _settings(config)
     with _store(settings) as store, _progress("pulling") as advance:
-        report = _guard(lambda: steps.pull(settings, store, source=source, query=query, advance=advance))
+        report = guard(lambda: steps.pull(settings, store, source=source, query=query, advance=advance))
     _print_pull(report)
     if report.failed:
         raise typer.Exit(1)
@@ -143,7 +123,7 @@ def detect_languages(config: ConfigOption = None) -> None:
     """Identify the language of every mention that has none yet."""
     settings = _settings(config)
     with _store(settings) as store, _progress("identifying languages") as advance:
-        report = _guard(lambda: steps.identify_languages(settings, store, advance=advance))
+        report = guard(lambda: steps.identify_languages(settings, store, advance=advance))
     console.print(f"languages identified: {report.processed}")
 
 
@@ -154,9 +134,9 @@ def classify(config: ConfigOption = None,
              until: UntilOption = None) -> None:
     """Classify sentiment for mentions without a result for the current model."""
     settings = _settings(config)
-    since, until = _guard(lambda: steps.resolve_period(since, until))
+    since, until = guard(lambda: steps.resolve_period(since, until))
     with _store(settings) as store, _progress("classifying") as advance:
-        report = _guard(lambda: steps.classify(settings, store, model_name=model, brand=brand, since=since,
+        report = guard(lambda: steps.classify(settings, store, model_name=model, brand=brand, since=since,
                                                until=until, advance=advance))
     console.print(f"classified: {report.processed} ({report.detail})")
 
@@ -167,9 +147,9 @@ def link(config: ConfigOption = None, relink: Annotated[bool, typer.Option(help=
          until: UntilOption = None) -> None:
     """Link mentions to journey stages, touchpoints, pain points and exit signals."""
     settings = _settings(config)
-    since, until = _guard(lambda: steps.resolve_period(since, until))
+    since, until = guard(lambda: steps.resolve_period(since, until))
     with _store(settings) as store, _progress("linking journeys") as advance:
-        report = _guard(lambda: steps.link_journeys(settings, store, relink=relink, brand=brand, since=since,
+        report = guard(lambda: steps.link_journeys(settings, store, relink=relink, brand=brand, since=since,
                                                     until=until, advance=advance))
     console.print(f"linked: {report.processed} ({report.detail})")
 
@@ -179,7 +159,7 @@ def summarise(config: ConfigOption = None, brand: Annotated[str | None, typer.Op
     """Refresh the summary tables and print the per-stage table."""
     settings = _settings(config)
     with _store(settings) as store:
-        _guard(lambda: steps.refresh_summaries(settings, store))
+        guard(lambda: steps.refresh_summaries(settings, store))
         console.print(_stage_table(store, brand))
 
 
@@ -189,17 +169,17 @@ def run(config: ConfigOption = None) -> None:
     settings = _settings(config)
     with _store(settings) as store:
         with _progress("pulling") as advance:
-            pulled = _guard(lambda: steps.pull(settings, store, advance=advance))
+            pulled = guard(lambda: steps.pull(settings, store, advance=advance))
         _print_pull(pulled)
-        _guard(lambda: _check_pull(pulled, store))
+        guard(lambda: _check_pull(pulled, store))
         with _progress("identifying languages") as advance:
-            languages = _guard(lambda: steps.identify_languages(settings, store, advance=advance))
+            languages = guard(lambda: steps.identify_languages(settings, store, advance=advance))
         with _progress("classifying sentiment") as advance:
-            classified = _guard(lambda: steps.classify(settings, store, advance=advance))
+            classified = guard(lambda: steps.classify(settings, store, advance=advance))
         with _progress("linking journeys") as advance:
-            linked = _guard(lambda: steps.link_journeys(settings, store, advance=advance))
-        _guard(lambda: steps.refresh_summaries(settings, store))
-        cx_map = _guard(lambda: steps.write_cx_map(settings, store))
+            linked = guard(lambda: steps.link_journeys(settings, store, advance=advance))
+        guard(lambda: steps.refresh_summaries(settings, store))
+        cx_map = guard(lambda: steps.write_cx_map(settings, store))
         console.print(
             f"languages identified: {languages.processed}; classified: {classified.processed} "
             f"({classified.detail}); linked: {linked.processed} ({linked.detail})"
@@ -223,7 +203,7 @@ def sources_list(config: ConfigOption = None) -> None:
     """List each enabled source's query groups (the units of pulling)."""
     settings = _settings(config)
     table = Table("source", "kind", "query")
-    for task in _guard(lambda: steps.pull_tasks(settings)):
+    for task in guard(lambda: steps.pull_tasks(settings)):
         table.add_row(task.source, task.kind, task.query)
     console.print(table)
 
@@ -234,7 +214,7 @@ def sources_check(config: ConfigOption = None,
                   ) -> None:
     """Validate configuration and credentials of each enabled source without pulling."""
     settings = _settings(config)
-    results = _guard(lambda: steps.check_sources(settings, include_disabled=all_sources))
+    results = guard(lambda: steps.check_sources(settings, include_disabled=all_sources))
     enabled = {s.name: s.enabled for s in settings.sources}
     table = Table("source", "kind", "enabled", "status", "detail")
     for result in results:

@@ -11,30 +11,25 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from journeypulse.config import Settings
-from journeypulse.errors import ConfigError, JourneypulseError
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
+from pipeline.cli_common import ConfigOption, console, err_console, guard
 from storage import VIEW_COLUMNS, Store
 
 coach_app = typer.Typer(help="Coaching examples: pull, review, export training packs.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules on daily stage sentiment.", no_args_is_help=True)
 
-console = Console()
-err_console = Console(stderr=True)
-T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="config YAML (as for `journeypulse run`)")]
 DayOption = Annotated[str | None, typer.Option(help="UTC day YYYY-MM-DD")]
 
 
@@ -50,21 +45,10 @@ class ExportFormat(StrEnum):
     html = "html"
 
 
-def _guard(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-    except JourneypulseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
-
-
 @contextlib.contextmanager
 def _opened(config: Path | None) -> Iterator[tuple[Settings, Store]]:
-    settings = _guard(lambda: steps.load_run_settings(config))
-    store = _guard(lambda: steps.open_store(settings))
+    settings = guard(lambda: steps.load_run_settings(config))
+    store = guard(lambda: steps.open_store(settings))
     try:
         yield settings, store
     finally:
@@ -111,7 +95,7 @@ def query(
         if value is not None:
             filters[key] = value
     with _opened(config) as (_settings, store):
-        columns, rows = _guard(lambda: store.query_view(view, filters=filters, limit=limit))
+        columns, rows = guard(lambda: store.query_view(view, filters=filters, limit=limit))
     if format is QueryFormat.json:
         typer.echo(json.dumps([{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in rows],
                               ensure_ascii=False, indent=2))
@@ -137,7 +121,7 @@ def cx_map(
 ) -> None:
     """Write the CX journey map (one offline HTML file per brand) and print its path."""
     with _opened(config) as (settings, store):
-        report = _guard(lambda: analytics.write_cx_map(settings, store, brand=brand, since=since, until=until,
+        report = guard(lambda: analytics.write_cx_map(settings, store, brand=brand, since=since, until=until,
                                                        out_dir=out_dir))
     for path in report.detail.split("; "):
         console.print(f"CX map: {path}", highlight=False, soft_wrap=True)
@@ -160,7 +144,7 @@ def coach_pull(
         languages=frozenset(lang) if lang else None, pain_points=frozenset(pain_point) if pain_point else None,
     )
     with _opened(config) as (settings, store):
-        examples = _guard(lambda: analytics.pull_coaching_examples(settings, store, filters=filters, limit=limit))
+        examples = guard(lambda: analytics.pull_coaching_examples(settings, store, filters=filters, limit=limit))
     writer = {ExportFormat.csv: export_csv, ExportFormat.jsonl: export_jsonl, ExportFormat.html: export_html}[format]
     if out is not None:
         writer(examples, out)
@@ -187,7 +171,7 @@ def coach_review(
         err_console.print("[bold red]error:[/] pass exactly one of --approve, --reject, --relabel LABEL")
         raise typer.Exit(2)
     with _opened(config) as (_settings, store):
-        _guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel, note=note))
+        guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel, note=note))
     console.print(f"{chosen[0]}: {mention_id}", highlight=False)
 
 
@@ -198,7 +182,7 @@ def coach_export(
 ) -> None:
     """Training pack from approved and relabelled examples: one JSONL per stage/pain point plus manifest.json."""
     with _opened(config) as (settings, store):
-        report = _guard(lambda: analytics.export_pack(settings, store, out))
+        report = guard(lambda: analytics.export_pack(settings, store, out))
     console.print(f"{report.examples} examples in {len(report.files)} files ({report.relabelled} relabelled, "
                   f"{report.rejected} rejected, {report.undecided} undecided) -> {out or analytics.default_pack_dir(settings)}",
                   highlight=False, soft_wrap=True)
@@ -212,7 +196,7 @@ def label(
 ) -> None:
     """Record a human sentiment label for a mention (table sentiment_correction)."""
     with _opened(config) as (_settings, store):
-        _guard(lambda: analytics.label_mention(store, mention_id, label, reviewer))
+        guard(lambda: analytics.label_mention(store, mention_id, label, reviewer))
     console.print(f"labelled {mention_id} {label}", highlight=False)
 
 
@@ -225,7 +209,7 @@ def alerts_check(
     """Judge a day (default: the newest mention's day) and store new alerts; optionally post them."""
     judged = _day(day, "--day")
     with _opened(config) as (settings, store):
-        report = _guard(lambda: analytics.check_alerts(settings, store, day=judged, webhook=webhook))
+        report = guard(lambda: analytics.check_alerts(settings, store, day=judged, webhook=webhook))
         raised = [a for a in store.alerts() if judged is None or a.day == judged]
     console.print(f"alerts: {report.detail}", highlight=False, soft_wrap=True)
     for alert in raised:
@@ -238,7 +222,7 @@ def forget_author(
 ) -> None:
     """Delete an author's mentions and everything derived from them; rewrite exports under data_dir."""
     with _opened(config) as (settings, store):
-        report, rewritten = _guard(lambda: analytics.forget_author(settings, store, who))
+        report, rewritten = guard(lambda: analytics.forget_author(settings, store, who))
     console.print(f"removed {report.mentions} mentions, {report.sentiments} sentiment results, {report.links} links, "
                   f"{report.coaching_examples} coaching examples, {report.coaching_reviews} reviews, "
                   f"{report.corrections} corrections; rewrote {len(rewritten)} exports", highlight=False, soft_wrap=True)

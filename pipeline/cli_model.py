@@ -9,18 +9,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from journeypulse.config import ModelConfig, Settings
-from journeypulse.errors import ConfigError, JourneypulseError, ScoringError
+from journeypulse.errors import ConfigError, ScoringError
 from pipeline import steps
+from pipeline.cli_common import ConfigOption, console, err_console, guard
 from sentiment import LABELS, load_sentiment_model
 from sentiment.corrections import DEFAULT_HOLDOUT_PERCENT, Correction, read_corrections_export, split_corrections
 from sentiment.evaluation import (
@@ -40,25 +39,10 @@ if TYPE_CHECKING:
     from sentiment.training import LabelledFile as LabelledFileT
 
 model_app = typer.Typer(help="Prepare, train and evaluate sentiment models.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-T = TypeVar("T")
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="config YAML (as for the other commands)")]
 ModelOption = Annotated[str | None, typer.Option("--model", help="model name, folder or Hugging Face id "
                                                  "(default: the config's model.name)")]
 BackendOption = Annotated[str | None, typer.Option(help="torch or onnx-int8 (default: the config's model.backend)")]
-
-
-def _guard(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-    except JourneypulseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
 
 
 def _model_config(settings: Settings, model: str | None, backend: str | None) -> ModelConfig:
@@ -79,13 +63,13 @@ def _model_config(settings: Settings, model: str | None, backend: str | None) ->
 @model_app.command()
 def prepare(config: ConfigOption = None, model: ModelOption = None, backend: BackendOption = None) -> None:
     """Build the offline encoder (and the int8 ONNX export for backend onnx-int8) so the first run is fast."""
-    settings = _guard(lambda: steps.load_run_settings(config))
-    model_config = _guard(lambda: _model_config(settings, model, backend))
+    settings = guard(lambda: steps.load_run_settings(config))
+    model_config = guard(lambda: _model_config(settings, model, backend))
     started = time.perf_counter()
     with err_console.status(f"preparing {model_config.name} ({model_config.backend}); the first build takes "
                             "minutes", spinner="dots"):
-        loaded = _guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
-        _guard(lambda: loaded.score(["journeypulse model prepare: warm-up"]))
+        loaded = guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
+        guard(lambda: loaded.score(["journeypulse model prepare: warm-up"]))
     console.print(f"ready: {loaded.name} revision {loaded.revision} backend {loaded.backend} "
                   f"(cache {settings.cache_dir}, {time.perf_counter() - started:.0f} s)", highlight=False,
                   overflow="fold")  # revisions are long single words; never cut them with an ellipsis
@@ -196,21 +180,21 @@ def train(
     """Train a sentiment model on labelled files with language tags (seeded) and write its model card."""
     from sentiment.training import discover_files, train_model
 
-    settings = _guard(lambda: steps.load_run_settings(config))
-    files: list[LabelledFileT] = [] if datasets is None else _guard(partial(discover_files, datasets))
-    files += [_guard(partial(_parse_file, spec)) for spec in (file or [])]
+    settings = guard(lambda: steps.load_run_settings(config))
+    files: list[LabelledFileT] = [] if datasets is None else guard(partial(discover_files, datasets))
+    files += [guard(partial(_parse_file, spec)) for spec in (file or [])]
     if corrections or corrections_file is not None:
-        found = _guard(lambda: _load_corrections(settings, corrections_file))
+        found = guard(lambda: _load_corrections(settings, corrections_file))
         files += _corrections_files(found, settings.cache_dir / "corrections" / out.resolve().name)
     if not files:
-        _guard(lambda: _raise(ConfigError("nothing to train on: pass --datasets DIR and/or --file ...")))
+        guard(lambda: _raise(ConfigError("nothing to train on: pass --datasets DIR and/or --file ...")))
     started = time.perf_counter()
     with err_console.status(f"training {method} on {len(files)} file(s)"):
         # The first head and its card scores belong to the built-in encoder; another encoder starts fresh.
         fresh = {"init_head": None, "baseline": None} if encoder is not None else {}
-        recipe = _guard(lambda: _finetune_settings(max_train_rows, all_train_rows, language_factor or []))
-        probes = [_guard(partial(_parse_probe, spec)) for spec in (probe or [])]
-        result = _guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
+        recipe = guard(lambda: _finetune_settings(max_train_rows, all_train_rows, language_factor or []))
+        probes = [guard(partial(_parse_probe, spec)) for spec in (probe or [])]
+        result = guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
                                             top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
                                             encoder=encoder, settings=recipe, probes=probes, **fresh))
     console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
@@ -333,22 +317,22 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Evaluate a model on labelled files: accuracy, macro-F1, confusion, calibration error per language/source."""
-    settings = _guard(lambda: steps.load_run_settings(config))
-    model_config = _guard(lambda: _model_config(settings, model, backend))
+    settings = guard(lambda: steps.load_run_settings(config))
+    model_config = guard(lambda: _model_config(settings, model, backend))
     files = list(data or [])
     if not files and not corrections_holdout:
-        _guard(lambda: _raise(ConfigError("nothing to evaluate: pass --data FILE or --corrections-holdout")))
+        guard(lambda: _raise(ConfigError("nothing to evaluate: pass --data FILE or --corrections-holdout")))
     # With --json - the report owns stdout, so the tables go to stderr.
     show = err_console if json_out is not None and str(json_out) == "-" else console
     output: dict[str, object] = {}
     if files:
-        mapping = _guard(lambda: parse_label_map(label_map)) if label_map else None
+        mapping = guard(lambda: parse_label_map(label_map)) if label_map else None
         spec = TableSpec(format=fmt, text_col=text_col, label_col=label_col, lang_col=lang_col,
                          source_col=source_col, label_map=mapping)
-        rows = _guard(lambda: _read_data(files, spec, list(lang or [])))
-        loaded = _guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
+        rows = guard(lambda: _read_data(files, spec, list(lang or [])))
+        loaded = guard(lambda: load_sentiment_model(model_config, settings.cache_dir))
         with err_console.status(f"scoring {len(rows)} labelled texts with {loaded.name}"):
-            probabilities = _guard(lambda: evaluate_model(loaded, [r.text for r in rows]))
+            probabilities = guard(lambda: evaluate_model(loaded, [r.text for r in rows]))
         output = report(rows, probabilities, model=loaded.name, revision=loaded.revision, backend=loaded.backend,
                         files=[str(f) for f in files])
         overall = output["overall"]
@@ -361,9 +345,9 @@ def evaluate(
             show.print(_metrics_table(title, groups))
         show.print(_confusion_table(overall))
     if corrections_holdout:
-        before_config = _guard(lambda: _model_config(settings, before or settings.model.name, backend))
-        found = _guard(lambda: _load_corrections(settings, corrections_file))
-        holdout = _guard(lambda: _holdout(found, holdout_percent, model_config, before_config, settings))
+        before_config = guard(lambda: _model_config(settings, before or settings.model.name, backend))
+        found = guard(lambda: _load_corrections(settings, corrections_file))
+        holdout = guard(lambda: _holdout(found, holdout_percent, model_config, before_config, settings))
         output["corrections_holdout"] = holdout
         for role in ("before", "after"):
             part = holdout[role]

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from journeypulse.config import Settings
 from journeys import HybridLinker, SeedExample, SeedSet, load_hybrid_linker, load_seeds
+from pipeline.cli_common import ConfigOption, guard
 
 METHODS = ("rules", "embedding", "hybrid")
 ALL = "all"
@@ -115,14 +116,14 @@ app = typer.Typer(help="Journey taxonomy and linker tools.", no_args_is_help=Tru
 
 @app.command("eval")
 def eval_command(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="config YAML")] = None,
+    config: ConfigOption = None,
     seeds: Annotated[Path | None, typer.Option(help="seed file (default: the bundled one)")] = None,
 ) -> None:
     """Print accuracy and macro-F1 per language on the held-out seed split: rules, embedding, hybrid."""
-    from pipeline.cli import _guard, _settings
+    from pipeline import steps
 
-    settings = _settings(config)
-    rows = _guard(lambda: evaluate_linker(settings, seeds_path=seeds))
+    settings = guard(lambda: steps.load_run_settings(config))
+    rows = guard(lambda: evaluate_linker(settings, seeds_path=seeds))
     Console(width=120).print(eval_table(rows))
 
 
