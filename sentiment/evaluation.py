@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from journeypulse.errors import ConfigError, ScoringError
+from sentiment.calibration import expected_calibration_error
 from sentiment.scores import LABELS, SentimentModel
 
-__all__ = ["DEFAULT_LABEL_MAP", "FORMATS", "GroupMetrics", "LabelledRow", "TableSpec", "evaluate_model",
+__all__ = ["DEFAULT_LABEL_MAP", "FORMATS", "GroupMetrics", "LabelledRow", "TableSpec", "evaluate_model", "macro_f1",
            "metrics", "parse_label_map", "read_labelled", "report"]
 
 FORMATS = ("jsonl", "csv", "txt")
@@ -171,17 +172,16 @@ def metrics(truth: Sequence[int] | np.ndarray, probabilities: np.ndarray, bins: 
         f1[name] = float(2 * tp / (gold_k + pred_k)) if gold_k + pred_k else 0.0
         if gold_k + pred_k:
             present.append(f1[name])
-    confidence = probs.max(axis=1)
-    correct = (predicted == gold).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            ece += members.mean() * abs(correct[members].mean() - confidence[members].mean())
-    return GroupMetrics(n=len(gold), accuracy=float(correct.mean()), macro_f1=float(np.mean(present)), f1=f1,
-                        ece=float(ece), confusion=confusion.tolist())
+    return GroupMetrics(n=len(gold), accuracy=float((predicted == gold).mean()), macro_f1=float(np.mean(present)),
+                        f1=f1, ece=expected_calibration_error(probs, gold, bins), confusion=confusion.tolist())
+
+
+def macro_f1(truth: Sequence[int] | np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-F1 over all three labels (a label absent from gold and predictions counts 0), as training
+    reports it per language."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2], zero_division=0))
 
 
 def _grouped(rows: Sequence[LabelledRow], probabilities: np.ndarray,

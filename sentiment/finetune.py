@@ -22,10 +22,11 @@ import torch
 from transformers import AutoModel, PreTrainedTokenizerBase
 
 from journeypulse.errors import ScoringError
+from sentiment.evaluation import macro_f1
 from sentiment.torch_backend import configure_threads
 
 __all__ = ["CachedStates", "FinetuneResult", "FinetuneSettings", "TopModel", "cache_states", "finetune_top",
-           "load_split_encoder", "macro_f1", "states_cache_path"]
+           "load_split_encoder", "states_cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +173,6 @@ class FinetuneResult:
     history: list[dict[str, float]]
     steps: int
     seconds_per_epoch: float
-
-
-def macro_f1(truth: Sequence[int] | np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2], zero_division=0))
 
 
 def _logits(model: TopModel, states: CachedStates, batch_size: int) -> np.ndarray:

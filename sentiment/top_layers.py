@@ -19,6 +19,7 @@ import torch
 
 from journeypulse.errors import ScoringError
 from sentiment.datasets import LabelledSplit
+from sentiment.evaluation import macro_f1
 from sentiment.finetune import (
     CachedStates,
     FinetuneSettings,
@@ -26,7 +27,6 @@ from sentiment.finetune import (
     cache_states,
     finetune_top,
     load_split_encoder,
-    macro_f1,
     states_cache_path,
 )
 

@@ -35,6 +35,7 @@ import numpy as np
 from journeypulse.errors import ScoringError
 from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, read_umsab, read_wisesight
 from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
+from sentiment.evaluation import macro_f1
 from sentiment.head import BUILTIN_PREFIX, Head, save_head
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ def _train_linear(splits: list[LabelledSplit], out_dir: Path, cache_dir: Path, s
     weights = _row_weights(train, factors)
 
     def evaluate(head: Head) -> dict[str, float]:
-        return {s.language: _macro_f1(s.labels, head.probabilities(embedded[(s.language, "val")]).argmax(1))
+        return {s.language: macro_f1(s.labels, head.probabilities(embedded[(s.language, "val")]).argmax(1))
                 for s in val}
 
     best: tuple[float, float, dict[str, float], Head] | None = None
@@ -325,9 +326,3 @@ def _fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float, seed: int)
     bias = clf.intercept_ - weight @ mean
     return Head(weight=weight.astype(np.float32), bias=bias.astype(np.float32),
                 encoder=f"{BUILTIN_PREFIX}{ENCODER_DIRNAME}", prefix=PREFIX)
-
-
-def _macro_f1(truth: tuple[int, ...] | np.ndarray, predicted: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(np.asarray(truth), predicted, average="macro", labels=[0, 1, 2]))
