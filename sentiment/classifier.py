@@ -18,7 +18,7 @@ from journeypulse.config import DEFAULT_MODEL, ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.encoder_build import ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head, materialise_encoder
-from sentiment.onnx_backend import export_dir
+from sentiment.onnx_backend import RECIPE, export_dir
 from sentiment.scores import Score, SentimentModel, label_order, make_score
 
 if TYPE_CHECKING:
@@ -193,11 +193,7 @@ class SequenceClassificationModel:
 def backend_revision(base_revision: str, backend: str) -> str:
     """The revision results record: int8 results are marked with the quantisation recipe, so results of
     another backend or recipe stay distinguishable and a changed recipe re-classifies."""
-    if backend == "torch":
-        return base_revision
-    from sentiment.onnx_backend import RECIPE
-
-    return f"{base_revision}+{backend}:{RECIPE}"
+    return base_revision if backend == "torch" else f"{base_revision}+{backend}:{RECIPE}"
 
 
 def _checked(texts: Sequence[str], model: str) -> list[str]:
