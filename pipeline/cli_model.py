@@ -175,13 +175,21 @@ def train(
     language_factor: Annotated[list[str] | None, typer.Option("--language-factor", help="LANGUAGE=FACTOR: that "
                                "language's share of each epoch and of the cut (repeatable; default thai=2)")] = None,
     seed: Annotated[int, typer.Option(help="random seed; the same seed and data give the same model")] = 0,
+    licence: Annotated[list[str] | None, typer.Option("--licence", help="keep only --datasets sets of this licence "
+                       "class: permissive, share-alike or research (repeatable; default: all)")] = None,
+    exclude_dataset: Annotated[list[str] | None, typer.Option("--exclude-dataset", help="leave this --datasets set "
+                               "out (folder name, repeatable)")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue the same run (same out, data, recipe and seed) "
+                                         "from its last checkpoint")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Train a sentiment model on labelled files with language tags (seeded) and write its model card."""
+    from sentiment.datasets import LICENCE_CLASSES
     from sentiment.training import discover_files, train_model
 
     settings = guard(lambda: steps.load_run_settings(config))
-    files: list[LabelledFileT] = [] if datasets is None else guard(partial(discover_files, datasets))
+    files: list[LabelledFileT] = [] if datasets is None else guard(partial(
+        discover_files, datasets, tuple(licence or LICENCE_CLASSES), tuple(exclude_dataset or ())))
     files += [guard(partial(_parse_file, spec)) for spec in (file or [])]
     if corrections or corrections_file is not None:
         found = guard(lambda: _load_corrections(settings, corrections_file))
@@ -196,7 +204,8 @@ def train(
         probes = [guard(partial(_parse_probe, spec)) for spec in (probe or [])]
         result = guard(lambda: train_model(files, out, settings.cache_dir, seed=seed, method=method, epochs=epochs,
                                             top_layers=top_layers, max_tokens=max_tokens, max_steps=max_steps,
-                                            encoder=encoder, settings=recipe, probes=probes, **fresh))
+                                            encoder=encoder, settings=recipe, probes=probes, resume=resume,
+                                            **fresh))
     console.print(f"wrote {result.out_dir} in {time.perf_counter() - started:.0f} s; validation macro-F1 "
                   + ", ".join(f"{k} {v:.3f}" for k, v in sorted(result.val_macro_f1.items())), highlight=False)
 

@@ -1,4 +1,5 @@
-"""Reads the labelled sentiment data sets (UMSAB per language, Wisesight Thai) into uniform splits.
+"""Reads the labelled sentiment data sets (UMSAB per language, Wisesight Thai, the converted JSONL sets) into
+uniform splits, with each set's licence class and the deterministic test-like part of every train file.
 
 Invariant: labels come out as indices into LABELS (0 negative, 1 neutral, 2 positive); Wisesight's
 question class ``q`` is read as neutral. A malformed line raises ScoringError naming file and line.
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from journeypulse.errors import ScoringError
 
-__all__ = ["UMSAB_LANGUAGES", "LabelledSplit", "read_umsab", "read_wisesight"]
+__all__ = ["DATASETS", "ISO_LANGUAGES", "LICENCE_CLASSES", "UMSAB_LANGUAGES", "DatasetInfo", "LabelledSplit", "carve_test_like",
+           "is_test_like", "language_of", "read_converted", "read_umsab", "read_wisesight"]
 
 UMSAB_LANGUAGES = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
 _WISESIGHT_LABELS = {"neg": 0, "neu": 1, "q": 1, "pos": 2}
@@ -69,3 +71,92 @@ def read_wisesight(path: Path, split: str) -> LabelledSplit:
         texts.append(text)
         labels.append(label)
     return LabelledSplit("thai", split, tuple(texts), tuple(labels), (path,))
+
+
+# ----------------------------------------------------------------------------------------------------- catalogue
+# The labelled sets of the shared datasets layout, with their licence class so a recipe can keep only the sets a
+# user may train on ("permissive": Apache / MIT / CC0 / CC BY; "share-alike": CC BY-SA, GPL; "research": no licence
+# stated or research use only). Facts from datasets/README.md.
+LICENCE_CLASSES = ("permissive", "share-alike", "research")
+ISO_LANGUAGES = {"ar": "arabic", "de": "german", "en": "english", "es": "spanish", "fr": "french", "hi": "hindi",
+                 "id": "indonesian", "it": "italian", "pt": "portuguese", "th": "thai", "vi": "vietnamese"}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One labelled set: its folder, licence (as stated) and licence class."""
+
+    name: str
+    licence: str
+    licence_class: str
+
+
+DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
+    DatasetInfo("umsab", "Apache-2.0 (repository); SemEval/DEFT/SB-10K/SAIL/SENTIPOLC/SentiBR/InterTASS terms",
+                "permissive"),
+    DatasetInfo("wisesight", "CC0-1.0", "permissive"),
+    DatasetInfo("indonlu-smsa", "Apache-2.0 (repository)", "permissive"),
+    DatasetInfo("nusax-senti", "CC BY-SA 4.0", "share-alike"),
+    DatasetInfo("astd", "GPL-2.0", "share-alike"),
+    DatasetInfo("sentimix-hinglish", "no licence stated (SemEval-2020 Task 9 research data)", "research"),
+    DatasetInfo("uit-vsfc", "no licence stated (UIT NLP Group research data)", "research"),
+    DatasetInfo("uit-visfd", "research use only (authors ask companies to contact them)", "research"),
+    DatasetInfo("aivivn-2019", "no licence stated (AIVIVN 2019 contest data)", "research"),
+)}
+
+_JSONL_LABELS = {"negative": 0, "neutral": 1, "positive": 2}
+
+
+def read_converted(path: Path, dataset: str, split: str) -> list[LabelledSplit]:
+    """A converted set's file (``{"text", "label", "lang"}`` lines) as one split per language it holds, each
+    named ``<language>/<dataset>`` so training balances and reports every (language, set) on its own."""
+    by_language: dict[str, tuple[list[str], list[int]]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ScoringError(f"{dataset} {split}: cannot read {path}; point --datasets at the shared datasets "
+                           "folder") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            label = _JSONL_LABELS[row["label"]]
+            text = str(row["text"])
+            language = ISO_LANGUAGES[row["lang"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ScoringError(f"{path} line {number}: expected {{text, label: negative/neutral/positive, lang: "
+                               f"one of {sorted(ISO_LANGUAGES)}}}") from exc
+        texts, labels = by_language.setdefault(language, ([], []))
+        texts.append(text)
+        labels.append(label)
+    return [LabelledSplit(f"{language}/{dataset}", split, tuple(t), tuple(y), (path,))
+            for language, (t, y) in sorted(by_language.items())]
+
+
+def language_of(key: str) -> str:
+    """The language of a split key (``thai`` or ``vietnamese/uit-vsfc`` -> ``vietnamese``)."""
+    return key.split("/", 1)[0]
+
+
+def is_test_like(text: str) -> bool:
+    """The project's untouched test-like part of every train file: about 10% of rows, chosen by a salted hash of
+    the normalised text (NFKC, case-folded, white space collapsed), so repeated texts land on the same side and
+    the choice never depends on file order, seeds or settings."""
+    import hashlib
+    import unicodedata
+
+    normalised = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    digest = hashlib.sha256(("journeypulse-test-like/1:" + normalised).encode("utf-8")).hexdigest()
+    return int(digest[:8], 16) % 10 == 0
+
+
+def carve_test_like(split: LabelledSplit) -> tuple[LabelledSplit, LabelledSplit]:
+    """(train without its test-like rows, the test-like rows as split ``test``) of a train split."""
+    keep = [i for i, text in enumerate(split.texts) if not is_test_like(text)]
+    held = [i for i, text in enumerate(split.texts) if is_test_like(text)]
+    def pick(rows: list[int], name: str) -> LabelledSplit:
+        return LabelledSplit(split.language, name, tuple(split.texts[i] for i in rows),
+                             tuple(split.labels[i] for i in rows), split.files)
+
+    return pick(keep, split.split), pick(held, "test")

@@ -19,7 +19,8 @@ from journeypulse.errors import ConfigError, ScoringError
 from sentiment.calibration import expected_calibration_error
 from sentiment.scores import LABELS, SentimentModel
 
-__all__ = ["DEFAULT_LABEL_MAP", "FORMATS", "GroupMetrics", "LabelledRow", "TableSpec", "evaluate_model", "macro_f1",
+__all__ = ["DEFAULT_LABEL_MAP", "FORMATS", "GroupMetrics", "LabelledRow", "TableSpec", "bootstrap_interval",
+           "evaluate_model", "macro_f1", "split_report",
            "metrics", "parse_label_map", "read_labelled", "report"]
 
 FORMATS = ("jsonl", "csv", "txt")
@@ -218,3 +219,41 @@ def evaluate_model(model: SentimentModel, texts: Sequence[str], *, chunk: int = 
         if advance is not None:
             advance(len(batch))
     return np.concatenate(parts) if parts else np.zeros((0, 3), dtype=np.float64)
+
+
+def _macro_f1_from_confusion(confusion: np.ndarray) -> np.ndarray:
+    """Macro-F1 of a stack of 3x3 confusion matrices [..., gold, predicted] (an absent label counts 0)."""
+    tp = np.diagonal(confusion, axis1=-2, axis2=-1).astype(np.float64)
+    gold, predicted = confusion.sum(axis=-1), confusion.sum(axis=-2)
+    denominator = gold + predicted
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    result: np.ndarray = f1.mean(axis=-1)
+    return result
+
+
+def bootstrap_interval(truth: Sequence[int] | np.ndarray, predicted: np.ndarray, *, resamples: int = 1000,
+                       seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of macro-F1 (rows resampled with replacement, seeded)."""
+    gold = np.asarray(truth, dtype=np.int64)
+    pred = np.asarray(predicted, dtype=np.int64)
+    rows = np.random.default_rng(seed).integers(0, len(gold), size=(resamples, len(gold)))
+    confusion = np.zeros((resamples, 3, 3), dtype=np.int64)
+    np.add.at(confusion, (np.arange(resamples)[:, None], gold[rows], pred[rows]), 1)
+    scores = _macro_f1_from_confusion(confusion)
+    return float(np.percentile(scores, 2.5)), float(np.percentile(scores, 97.5))
+
+
+def split_report(probabilities: np.ndarray, truth: Sequence[int] | np.ndarray, *, seed: int = 0) -> dict[str, object]:
+    """What a model card reports for one labelled split: rows, macro-F1 with its 95% bootstrap interval, accuracy,
+    ECE, the gold and predicted label shares and the confusion matrix (rows gold, columns predicted)."""
+    gold = np.asarray(truth, dtype=np.int64)
+    predicted = np.asarray(probabilities).argmax(axis=1)
+    confusion = np.zeros((3, 3), dtype=np.int64)
+    np.add.at(confusion, (gold, predicted), 1)
+    low, high = bootstrap_interval(gold, predicted, seed=seed)
+    return {"rows": int(len(gold)), "macro_f1": float(_macro_f1_from_confusion(confusion)), "ci95": [low, high],
+            "accuracy": float((gold == predicted).mean()) if len(gold) else 0.0,
+            "ece": expected_calibration_error(np.asarray(probabilities), gold) if len(gold) else 0.0,
+            "gold_shares": (np.bincount(gold, minlength=3) / max(1, len(gold))).tolist(),
+            "predicted_shares": (np.bincount(predicted, minlength=3) / max(1, len(gold))).tolist(),
+            "confusion": confusion.tolist()}

@@ -31,6 +31,7 @@ from sentiment.finetune import (
 )
 
 if TYPE_CHECKING:
+    from sentiment.scores import SentimentModel
     from sentiment.training import TrainingReport
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
                    init_head: Path | None,
                    max_steps: int | None, baseline: Path | None, files: tuple[str, ...],
                    settings: FinetuneSettings | None = None,
-                   probes: Sequence[LabelledSplit] = ()) -> TrainingReport:
+                   probes: Sequence[LabelledSplit] = (), resume: bool = False) -> TrainingReport:
     """The ``top-layers`` method of ``train_model`` (train splits already cut to ``max_train_rows``):
     cache, fine-tune, calibrate, save, re-measure, card."""
     from sentiment.calibration import fit_temperature
@@ -91,12 +92,14 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
                                                    max_tokens=max_tokens,
                                                    path=states_cache_path(cache_dir, revision, lower, settings,
                                                                           s.texts)),
-                                      np.asarray(s.labels, dtype=np.int64)) for s in splits}
+                                      np.asarray(s.labels, dtype=np.int64)) for s in splits if s.split != "test"}
     cached_at = time.monotonic()
     train = {lang: v for (lang, split), v in states.items() if split == "train"}
     val = {lang: v for (lang, split), v in states.items() if split == "val"}
     weight, bias, head_init = _initial_head(init_head, revision, top, train, seed)
-    result = finetune_top(top, weight, bias, train, val, settings, seed)
+    checkpoint = _checkpoint_path(cache_dir, out_dir, settings, seed, splits)
+    log.info("checkpoints: %s (every %d steps)", checkpoint, settings.checkpoint_every)
+    result = finetune_top(top, weight, bias, train, val, settings, seed, checkpoint=checkpoint, resume=resume)
     trained_at = time.monotonic()
     languages = sorted(result.val_logits)
     calibration = fit_temperature(np.concatenate([result.val_logits[k] for k in languages]),
@@ -119,6 +122,13 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     shipped, ece_shipped = _evaluate_shipped(out_dir, [s for s in splits if s.split == "val" and s.language == check],
                                              cache_dir)
     extra["validation_macro_f1"] = {k: round(v, 6) for k, v in val_f1.items()}
+    # Final figures through the shipped path: validation (which chose epoch and temperature) and the untouched
+    # test-like part of every train file (chose nothing).
+    from sentiment.evaluation import split_report
+
+    extra["shipped"] = {split.split + ":" + split.language: split_report(_shipped_probabilities(out_dir, split, cache_dir),
+                                                                       split.labels, seed=seed)
+                        for split in splits if split.split in ("val", "test")}
     if probes:  # small sets written for the project: measured only, never trained or tuned on
         extra["probes"] = {p.language: {"this model": round(_evaluate_shipped(out_dir, [p], cache_dir)[0][p.language], 4),
                                         **({"first head": round(_evaluate_shipped(baseline, [p], cache_dir)[0][p.language], 4)}
@@ -199,6 +209,31 @@ def _evaluate_shipped(out_dir: Path, val: Sequence[LabelledSplit], cache_dir: Pa
         probabilities.append(probs)
         labels.append(np.asarray(split.labels))
     return scores, expected_calibration_error(np.concatenate(probabilities), np.concatenate(labels))
+
+
+def _shipped_probabilities(out_dir: Path, split: LabelledSplit, cache_dir: Path) -> np.ndarray:
+    """Class probabilities of ``split``'s texts from the saved folder loaded the ordinary way (once per folder)."""
+    from journeypulse.config import ModelConfig
+    from sentiment.classifier import load_sentiment_model
+
+    key = str(out_dir.resolve())
+    if key not in _LOADED:
+        _LOADED[key] = load_sentiment_model(ModelConfig(name=str(out_dir)), cache_dir)
+    return np.array([s.probabilities for s in _LOADED[key].score(list(split.texts))])
+
+
+_LOADED: dict[str, SentimentModel] = {}
+
+
+def _checkpoint_path(cache_dir: Path, out_dir: Path, settings: FinetuneSettings, seed: int,
+                     splits: Sequence[LabelledSplit]) -> Path:
+    """One checkpoint file per (output folder, recipe, seed, data): a resumed run finds exactly its own."""
+    import hashlib
+
+    key = json.dumps([str(out_dir.resolve()), dataclasses.asdict(settings), seed,
+                      [(s.language, s.split, len(s.texts), hashlib.sha256("\n".join(s.texts).encode()).hexdigest())
+                       for s in splits]], sort_keys=True, default=str)
+    return cache_dir / "checkpoints" / f"{out_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
 
 
 def _baseline_scores(baseline: Path | None) -> dict[str, dict[str, float]]:

@@ -33,7 +33,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from journeypulse.errors import ScoringError
-from sentiment.datasets import UMSAB_LANGUAGES, LabelledSplit, read_umsab, read_wisesight
+from sentiment.datasets import (
+    DATASETS,
+    LICENCE_CLASSES,
+    UMSAB_LANGUAGES,
+    LabelledSplit,
+    carve_test_like,
+    read_converted,
+    read_umsab,
+    read_wisesight,
+)
 from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
 from sentiment.evaluation import macro_f1
 from sentiment.head import BUILTIN_PREFIX, Head, save_head
@@ -78,13 +87,14 @@ class LabelledFile:
     """One labelled file: where it is, how to read it, its language and split, and its raw label -> label map."""
 
     path: Path
-    format: str  # umsab | wisesight | jsonl | csv
+    format: str  # umsab | wisesight | converted | jsonl | csv
     language: str
     split: str = "train"  # train | val
     label_map: Mapping[str, str] = field(default_factory=lambda: {"0": "negative", "1": "neutral", "2": "positive"})
     # False: every row is used even when top-layer training cuts train files to max_train_rows
     # (recorded corrections are few and were written to be learnt from).
     capped: bool = True
+    dataset: str | None = None  # the shared set's folder name (licence lookup), for the shipped layout's files
 
 
 def read_labelled_file(file: LabelledFile) -> LabelledSplit:
@@ -98,6 +108,11 @@ def read_labelled_file(file: LabelledFile) -> LabelledSplit:
     if file.format == "wisesight":
         split = read_wisesight(path, file.split)
         return LabelledSplit(file.language, file.split, split.texts, split.labels, split.files)
+    if file.format == "converted":
+        for part in read_converted(path, file.dataset or path.parent.name, file.split):
+            if part.language == file.language:
+                return part
+        raise ScoringError(f"labelled file {path}: no rows of {file.language!r}")
     if file.format not in ("jsonl", "csv"):
         raise ScoringError(f"labelled file {path}: format {file.format!r} is not umsab, wisesight, jsonl or csv")
     mapping = {str(k): _LABEL_NAMES.get(str(v)) for k, v in file.label_map.items()}
@@ -122,14 +137,28 @@ def read_labelled_file(file: LabelledFile) -> LabelledSplit:
     return LabelledSplit(file.language, file.split, tuple(texts), tuple(labels), (path,))
 
 
-def discover_files(data_dir: Path) -> list[LabelledFile]:
-    """The LabelledFiles of the shared datasets layout (``umsab/<language>/``, ``wisesight/``) under data_dir."""
-    files = [LabelledFile(data_dir / "umsab" / lang / f"{split}_text.txt", "umsab", lang, split)
+def discover_files(data_dir: Path, licence_classes: Sequence[str] = LICENCE_CLASSES,
+                   exclude: Sequence[str] = ()) -> list[LabelledFile]:
+    """The LabelledFiles of the shared datasets layout under data_dir (``umsab/<language>/``, ``wisesight/`` and
+    the converted sets of ``sentiment.datasets.DATASETS``), keeping only sets whose licence class is in
+    ``licence_classes`` and whose name is not in ``exclude``."""
+    unknown = sorted(set(licence_classes) - set(LICENCE_CLASSES)) + sorted(set(exclude) - set(DATASETS))
+    if unknown:
+        raise ScoringError(f"unknown licence class or data set {unknown}; licence classes: {list(LICENCE_CLASSES)}, "
+                           f"sets: {sorted(DATASETS)}")
+    wanted = {name for name, info in DATASETS.items() if info.licence_class in licence_classes and name not in exclude}
+    files = [LabelledFile(data_dir / "umsab" / lang / f"{split}_text.txt", "umsab", lang, split, dataset="umsab")
              for lang in UMSAB_LANGUAGES for split in ("train", "val")
-             if (data_dir / "umsab" / lang / f"{split}_text.txt").is_file()]
-    files += [LabelledFile(data_dir / "wisesight" / name, "wisesight", "thai", split)
+             if "umsab" in wanted and (data_dir / "umsab" / lang / f"{split}_text.txt").is_file()]
+    files += [LabelledFile(data_dir / "wisesight" / name, "wisesight", "thai", split, dataset="wisesight")
               for name, split in (("train.jsonl", "train"), ("valid.jsonl", "val"))
-              if (data_dir / "wisesight" / name).is_file()]
+              if "wisesight" in wanted and (data_dir / "wisesight" / name).is_file()]
+    for name in sorted(wanted - {"umsab", "wisesight"}):
+        for file_name, split in (("train.jsonl", "train"), ("valid.jsonl", "val")):
+            path = data_dir / name / file_name
+            if path.is_file():
+                files += [LabelledFile(path, "converted", part.language, split, dataset=name)
+                          for part in read_converted(path, name, split)]
     if not any(f.split == "train" for f in files):
         raise ScoringError(f"no training data under {data_dir}: expected umsab/<language>/train_text.txt or "
                            "wisesight/train.jsonl")
@@ -193,7 +222,8 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
                 max_tokens: int | None = None,
                 encoder: Path | None = None, init_head: Path | None = FIRST_HEAD_DIR,
                 max_steps: int | None = None, baseline: Path | None = FIRST_HEAD_DIR,
-                settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = ()) -> TrainingReport:
+                settings: FinetuneSettings | None = None, probes: Sequence[LabelledFile] = (),
+                resume: bool = False) -> TrainingReport:
     """Train a model folder on ``data_files`` and write its MODEL_CARD.md; see the module docstring.
 
     ``top-layers``: fine-tune the top ``top_layers`` encoder layers + head on cached lower-layer states,
@@ -222,16 +252,20 @@ def train_model(data_files: Sequence[LabelledFile], out_dir: Path, cache_dir: Pa
     return run_top_layers(splits, Path(out_dir), Path(cache_dir), seed=seed, epochs=epochs, top_layers=top_layers,
                           max_tokens=max_tokens, encoder=encoder, init_head=init_head, max_steps=max_steps,
                           baseline=baseline, files=_relative_files(data_files), settings=settings,
-                          probes=[read_labelled_file(p) for p in probes])
+                          probes=[read_labelled_file(p) for p in probes], resume=resume)
 
 
 def _merged_splits(data_files: Sequence[LabelledFile], max_train_rows: int | None = None,
                    factors: Mapping[str, float] | None = None, seed: int = 0) -> list[LabelledSplit]:
-    """One split per (language, split); each capped train file is first cut to max_train_rows x its
-    language factor by a seeded draw (val files and ``capped=False`` files are never cut)."""
+    """One split per (language, split). Each capped train file first gives up its test-like rows (split
+    ``test``, ``sentiment.datasets.is_test_like``: never trained or tuned on, only reported), then is cut to
+    max_train_rows x its language factor by a seeded draw (val files and ``capped=False`` files are never cut)."""
     merged: dict[tuple[str, str], list[LabelledSplit]] = {}
     for file in data_files:
         split = read_labelled_file(file)
+        if file.capped and split.split == "train":  # corrections (uncapped) are never held back
+            split, test_like = carve_test_like(split)
+            merged.setdefault((test_like.language, "test"), []).append(test_like)
         if file.capped and max_train_rows is not None:
             split = _capped(split, round(max_train_rows * (factors or {}).get(split.language, 1.0)), seed)
         merged.setdefault((split.language, split.split), []).append(split)
