@@ -1,7 +1,9 @@
-"""Language identification for stored mentions (offline, py3langid).
+"""Language identification for stored mentions (offline, py3langid plus the Latin-script refiner).
 
 Brand terms are removed before identifying, because a brand name is no evidence of a
-language; when the identifier is unsure, the language the source claimed wins.
+language; when the identifier is unsure, the language the source claimed wins. Text mostly in Latin
+letters is also scored by ``pipeline.latin_langid``, which decides for romanised Hindi, Vietnamese without
+diacritics and Indonesian (py3langid's blind spots) when it is confident.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from journeypulse.config import BrandConfig, LanguageConfig
+from pipeline.latin_langid import MIN_LETTERS, MIN_PROBABILITY, REFINED, LatinRefiner
 
 UNDETERMINED = "und"
 _THAI = re.compile("[\u0e00-\u0e7f]")
+_LATIN = re.compile("[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 _HASHTAG_OR_HANDLE = re.compile(r"[#@]\w+")
 _URL = re.compile(r"https?://\S+")
 
@@ -23,7 +27,7 @@ _URL = re.compile(r"https?://\S+")
 class LanguageGuess:
     language: str
     confidence: float
-    method: str  # "langid" | "script" | "source_hint" | "none"
+    method: str  # "langid" | "script" | "latin_refiner" | "source_hint" | "none"
 
 
 class LanguageIdentifier:
@@ -39,6 +43,10 @@ class LanguageIdentifier:
         from py3langid.langid import _load_identifier
 
         return _load_identifier(norm_probs=True, langs=self._config.candidates)
+
+    @cached_property
+    def _refiner(self) -> LatinRefiner:
+        return LatinRefiner.load()
 
     def _strip(self, text: str) -> str:
         text = _URL.sub(" ", text)
@@ -58,6 +66,11 @@ class LanguageIdentifier:
         thai_share = sum(1 for c in letters if _THAI.match(c)) / len(letters)
         if thai_share >= 0.5:
             return LanguageGuess("th", round(thai_share, 4), "script")
+        latin_share = sum(1 for c in letters if _LATIN.match(c)) / len(letters)
+        if latin_share >= 0.9 and len(letters) >= MIN_LETTERS:  # mixed-script posts stay with py3langid
+            refined, probability = self._refiner.best(stripped)
+            if refined in REFINED and refined in self._config.candidates and probability >= MIN_PROBABILITY:
+                return LanguageGuess(refined, round(probability, 4), "latin_refiner")
         language, confidence = self._identifier.classify(stripped)
         confidence = float(confidence)
         if confidence < self._config.min_confidence and hint:

@@ -24,16 +24,40 @@ from journeypulse.errors import ScoringError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["RECIPE", "OnnxRunner", "ensure_int8_export", "export_dir"]
+__all__ = ["RECIPE", "RECIPE_NO_VNNI", "RECIPE_VNNI", "OnnxRunner", "cpu_has_vnni", "ensure_int8_export",
+           "export_dir", "int8_recipe"]
 
 log = logging.getLogger(__name__)
 OPSET = 17
-# Part of every export's file name, so changing how models are quantised never reuses an old export.
-# Measured on the validation splits with the fine-tuned default (bare sessions, mean macro-F1 over nine
-# languages, fp32 63.2): quantising the word embeddings too cost 8 points on Thai; every MatMul at 8 bits
-# about 3 (this CPU has no VNNI, so u8 x s8 products saturate); 7-bit weights (reduce_range) 0.9; 7-bit
-# weights with the feed-forward output MatMuls left in fp32 (their GELU inputs have the widest range) 0.4.
-RECIPE = "matmul-perchannel-7bit-ffnout-fp32"
+# The recipe is part of every export's file name and of the int8 model revision, so changing how models are
+# quantised (or moving the cache to a CPU of the other kind) never reuses an old export or old results.
+# Without VNNI, ONNX Runtime's u8 x s8 int8 kernels can saturate: measured on the validation splits with a
+# fine-tuned model on an AVX2 CPU, every MatMul at 8 bits cost about 3 macro-F1 points, 7-bit weights
+# (reduce_range) 0.9, 7-bit weights with the feed-forward output MatMuls kept in fp32 (their GELU inputs have the
+# widest range) 0.4. With AVX512-VNNI or AVX-VNNI the kernels do not saturate and full 8-bit weights are used.
+RECIPE_NO_VNNI = "matmul-perchannel-7bit-ffnout-fp32"
+RECIPE_VNNI = "matmul-perchannel-8bit-vnni"
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has AVX512-VNNI or AVX-VNNI (read from the kernel's CPU flags; False where unreadable)."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return bool(flags & {"avx512_vnni", "avx_vnni"})
+    return False
+
+
+def int8_recipe(vnni: bool | None = None) -> str:
+    """The quantisation recipe for this machine (detected at export time unless ``vnni`` is given)."""
+    return RECIPE_VNNI if (cpu_has_vnni() if vnni is None else vnni) else RECIPE_NO_VNNI
+
+
+RECIPE = int8_recipe()
 
 
 def export_dir(cache_dir: Path, revision: str) -> Path:
@@ -42,8 +66,8 @@ def export_dir(cache_dir: Path, revision: str) -> Path:
     return Path(cache_dir) / "onnx" / f"{safe}-{hashlib.sha256(revision.encode()).hexdigest()[:12]}"
 
 
-def ensure_int8_export(module: Callable[[], torch.nn.Module], dest: Path) -> Path:
-    """``dest`` (an int8 ONNX file), exported from ``module()`` and quantised (RECIPE) on first use."""
+def ensure_int8_export(module: Callable[[], torch.nn.Module], dest: Path, recipe: str = RECIPE) -> Path:
+    """``dest`` (an int8 ONNX file), exported from ``module()`` and quantised with ``recipe`` on first use."""
     if dest.is_file():
         return dest
     import torch
@@ -67,8 +91,12 @@ def ensure_int8_export(module: Callable[[], torch.nn.Module], dest: Path) -> Pat
                     output_names=["output"], opset_version=OPSET, dynamo=False,
                     dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                                   "output": {0: "batch"}})
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                             op_types_to_quantize=["MatMul"], nodes_to_exclude=_feed_forward_outputs(fp32))
+            if recipe not in (RECIPE_VNNI, RECIPE_NO_VNNI):
+                raise ValueError(f"unknown int8 recipe {recipe!r}")
+            vnni = recipe == RECIPE_VNNI
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
+                             reduce_range=not vnni, op_types_to_quantize=["MatMul"],
+                             nodes_to_exclude=[] if vnni else _feed_forward_outputs(fp32))
         except Exception as exc:  # the exporter raises many unrelated types; all mean "cannot export"
             raise ScoringError(f"could not export the model to ONNX int8 at {dest} ({type(exc).__name__}: {exc}); "
                                "use model.backend: torch") from exc

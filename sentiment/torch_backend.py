@@ -121,7 +121,7 @@ class TextEncoder:
             self.model = self._torch_model(None)
             self._forward = self._pool
         self.windower = Windower(self.tokenizer, max_tokens, prefix, model_limit(self.config))
-        self.batch_size = batch_size
+        self.batch_size = _rows_per_call(backend, batch_size)
 
     def _torch_model(self, attention: str | None) -> torch.nn.Module:
         extra = {"attn_implementation": attention} if attention else {}
@@ -180,7 +180,7 @@ class SequenceClassifierRunner:
             self.model = self._torch_model(None)
             self._forward = self._softmax
         self.windower = Windower(self.tokenizer, max_tokens, "", model_limit(self.config))
-        self.batch_size = batch_size
+        self.batch_size = _rows_per_call(backend, batch_size)
 
     def _torch_model(self, attention: str | None) -> torch.nn.Module:
         extra = {"attn_implementation": attention} if attention else {}
@@ -199,6 +199,13 @@ class SequenceClassifierRunner:
         windows = self.windower.windows(texts)
         rows = batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward, token_budget(self.batch_size))
         return combine(windows, rows[:, self.order], len(texts))
+
+
+def _rows_per_call(backend: str, batch_size: int) -> int:
+    """Rows per forward call. Dynamic int8 quantisation computes each activation's scale over the whole input
+    tensor, padding included, so a text's int8 result would depend on the texts sharing its batch: the int8
+    backend runs every window on its own (no padding either), which makes its results batch-independent."""
+    return 1 if backend == "onnx-int8" else batch_size
 
 
 def _load_config(folder: Path) -> PretrainedConfig:
