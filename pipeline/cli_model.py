@@ -11,9 +11,10 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from journeypulse.config import ModelConfig, Settings
@@ -253,6 +254,36 @@ def _raise(error: Exception) -> None:
 # --------------------------------------------------------------------------- eval
 
 
+def _dataset_splits_report(datasets: Path, wanted: str, model_config: ModelConfig, settings: Settings,
+                           show: Console) -> dict[str, object]:
+    """split_report of every (split key, split) of the shared layout: what the model card's tables show."""
+    from sentiment.evaluation import split_report
+    from sentiment.training import _merged_splits, discover_files
+
+    chosen = {part.strip() for part in wanted.split(",")}
+    if not chosen or not chosen <= {"val", "test"}:
+        raise ConfigError(f"--splits {wanted!r} must be val, test or val,test")
+    parts = [s for s in _merged_splits(discover_files(datasets)) if s.split in chosen]
+    loaded = load_sentiment_model(model_config, settings.cache_dir)
+    table = Table(title=f"{loaded.name} ({loaded.backend}) on {datasets}")
+    for column in ("split", "rows", "macro-F1 [95% CI]", "accuracy", "ECE", "gold neg/neu/pos", "predicted neg/neu/pos"):
+        table.add_column(column)
+    result: dict[str, object] = {"model": loaded.name, "revision": loaded.revision, "backend": loaded.backend}
+    for part in parts:
+        with err_console.status(f"scoring {part.split} {part.language} ({len(part.texts)} rows)"):
+            probabilities = evaluate_model(loaded, list(part.texts))
+        item = split_report(probabilities, part.labels)
+        result[f"{part.split}:{part.language}"] = item
+        low, high = cast(list[float], item["ci95"])
+        macro, accuracy, ece = (float(cast(float, item[k])) for k in ("macro_f1", "accuracy", "ece"))
+        gold, predicted = (cast(list[float], item[k]) for k in ("gold_shares", "predicted_shares"))
+        table.add_row(f"{part.split}:{part.language}", str(item["rows"]),
+                      f"{100 * macro:.1f} [{100 * low:.1f}, {100 * high:.1f}]", f"{accuracy:.3f}", f"{ece:.3f}",
+                      "/".join(f"{100 * x:.0f}" for x in gold), "/".join(f"{100 * x:.0f}" for x in predicted))
+    show.print(table)
+    return result
+
+
 def _read_data(data: list[Path], spec: TableSpec, langs: list[str]) -> list[LabelledRow]:
     if langs and len(langs) not in (1, len(data)):
         raise ConfigError(f"--lang was given {len(langs)} times for {len(data)} --data files; give it once "
@@ -323,17 +354,24 @@ def evaluate(
                                                "model.name)")] = None,
     holdout_percent: Annotated[int, typer.Option(help="share of corrections held out")] = DEFAULT_HOLDOUT_PERCENT,
     backend: BackendOption = None,
+    datasets: Annotated[Path | None, typer.Option(help="the shared datasets folder: report every validation split "
+                                                  "and the test-like part of every train file, as the model card "
+                                                  "does")] = None,
+    splits: Annotated[str, typer.Option(help="with --datasets: val, test or val,test")] = "val,test",
     config: ConfigOption = None,
 ) -> None:
     """Evaluate a model on labelled files: accuracy, macro-F1, confusion, calibration error per language/source."""
     settings = guard(lambda: steps.load_run_settings(config))
     model_config = guard(lambda: _model_config(settings, model, backend))
     files = list(data or [])
-    if not files and not corrections_holdout:
-        guard(lambda: _raise(ConfigError("nothing to evaluate: pass --data FILE or --corrections-holdout")))
+    if not files and not corrections_holdout and datasets is None:
+        guard(lambda: _raise(ConfigError("nothing to evaluate: pass --data FILE, --datasets DIR or "
+                                         "--corrections-holdout")))
     # With --json - the report owns stdout, so the tables go to stderr.
     show = err_console if json_out is not None and str(json_out) == "-" else console
     output: dict[str, object] = {}
+    if datasets is not None:
+        output["splits"] = guard(lambda: _dataset_splits_report(datasets, splits, model_config, settings, show))
     if files:
         mapping = guard(lambda: parse_label_map(label_map)) if label_map else None
         spec = TableSpec(format=fmt, text_col=text_col, label_col=label_col, lang_col=lang_col,
