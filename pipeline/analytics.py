@@ -87,7 +87,7 @@ def redact_rows(settings: Settings, columns: Sequence[str], rows: Sequence[tuple
         return list(rows)
     at, lang_at = columns.index("text"), columns.index("language") if "language" in columns else None
     keep = _keep_terms(settings, None)
-    out = []
+    out: list[tuple[object, ...]] = []
     for row in rows:
         cells = list(row)
         if isinstance(cells[at], str):

@@ -141,10 +141,12 @@ def test_exports_write_redacted_text_escaped_html_and_formula_safe_csv(tmp_path:
         cand("1", '=HYPERLINK("http://evil") <script>alert(1)</script> mail me a@b.co'),
         cand("2", "Giao hàng trễ, tên tôi là Nguyễn Văn An", lang="vi"),
     ])
-    rows = list(csv.DictReader(export_csv(examples, tmp_path / "ex.csv").open(encoding="utf-8")))
-    assert rows[0]["text"].startswith("'=HYPERLINK") and "[EMAIL]" in rows[0]["text"]
-    jsonl = [json.loads(line) for line in export_jsonl(examples, tmp_path / "ex.jsonl").read_text("utf-8").splitlines()]
-    assert jsonl[1]["text"] == "Giao hàng trễ, tên tôi là [NAME]" and jsonl[1]["language"] == "vi"
+    rows = {r["mention_id"]: r for r in csv.DictReader(export_csv(examples, tmp_path / "ex.csv").open(encoding="utf-8"))}
+    assert rows["1"]["text"].startswith("'=HYPERLINK") and "[EMAIL]" in rows["1"]["text"]
+    assert rows["1"]["reason"] and rows["1"]["suggested_action"]
+    jsonl = {r["mention_id"]: r for r in
+             map(json.loads, export_jsonl(examples, tmp_path / "ex.jsonl").read_text("utf-8").splitlines())}
+    assert jsonl["2"]["text"] == "Giao hàng trễ, tên tôi là [NAME]" and jsonl["2"]["language"] == "vi"
     page = export_html(examples, tmp_path / "ex.html", title="<b>x</b>").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "a@b.co" not in page and "Nguyễn" not in page
