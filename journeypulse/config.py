@@ -73,6 +73,8 @@ class StorageConfig(_Strict):
 
 class JourneyConfig(_Strict):
     taxonomy: str | None = Field(default=None, description="taxonomy YAML path; default bundled")
+    playbook: str | None = Field(default=None, description="handling playbook YAML path (suggestions on coaching "
+                                 "examples); default bundled")
     method: Literal["hybrid", "rules"] = Field(
         default="hybrid", description="hybrid: taxonomy rules + embedding classifier trained on the seed set; "
         "rules: taxonomy rules only (no model)")

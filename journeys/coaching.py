@@ -1,7 +1,8 @@
 """Coaching examples: selection, review decisions and training packs, from candidates the caller loads.
 
 Only redacted text ever leaves this module (selection redacts; exports write nothing else), and
-selection is deterministic: the same candidates give the same examples in the same order.
+selection is deterministic: the same candidates give the same examples in the same order. An
+example is a (mention, stage) pair: reviews and training packs are keyed by both.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import html
 import json
 import logging
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 
 from journeypulse.record import normalise_text
+from journeys.coaching_rank import assess, diversity_penalty
+from journeys.playbook import Playbook, load_playbook
 from journeys.redaction import redact
 
 __all__ = [
@@ -41,8 +45,9 @@ log = logging.getLogger(__name__)
 
 SENTIMENT_LABELS = ("positive", "neutral", "negative")
 _SHINGLE = 5
-_EXPORT_FIELDS = ("mention_id", "text", "language", "stage", "pain_point", "channel", "sentiment", "confidence",
-                  "source", "content_hash")
+_EXPORT_FIELDS = ("mention_id", "stage", "text", "language", "pain_point", "exit_signal", "channel", "sentiment",
+                  "confidence", "source", "score", "reason", "suggested_action", "suggested_reply", "playbook_rule",
+                  "content_hash")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class CoachingCandidate:
     source: str
     content_hash: str
     author: str | None = None  # keyed pseudonym, used only to limit examples per author
+    exit_signal: str | None = None
 
     def __post_init__(self) -> None:
         if self.sentiment not in SENTIMENT_LABELS:
@@ -102,6 +108,12 @@ class CoachingExample:
     source: str
     content_hash: str
     redactions: int
+    exit_signal: str | None = None
+    score: float = 0.0
+    reason: str = ""  # why it was picked, e.g. "exit signal cancellation; clear negative situation (0.91)"
+    playbook_rule: str = ""
+    suggested_action: str = ""
+    suggested_reply: str = ""  # in the example's language (English when the playbook has none)
 
     def as_row(self) -> dict[str, str | float | None]:
         return {name: getattr(self, name) for name in _EXPORT_FIELDS}
@@ -119,16 +131,40 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def _round_robin(candidates: list[CoachingCandidate]) -> Iterable[CoachingCandidate]:
-    """Best first within each (source, language) bucket; buckets take turns, strongest bucket first."""
-    buckets: dict[tuple[str, str], list[CoachingCandidate]] = defaultdict(list)
-    for c in sorted(candidates, key=lambda c: (-c.confidence, c.mention_id)):
-        buckets[(c.source, c.language or "")].append(c)
-    order = sorted(buckets.values(), key=lambda b: (-b[0].confidence, b[0].source, b[0].language or ""))
-    for depth in range(max((len(b) for b in order), default=0)):
-        for bucket in order:
-            if depth < len(bucket):
-                yield bucket[depth]
+@lru_cache(maxsize=1)
+def _bundled_playbook() -> Playbook:
+    return load_playbook()
+
+
+@dataclass(frozen=True)
+class _Scored:
+    candidate: CoachingCandidate
+    score: float
+    reasons: tuple[str, ...]
+
+    @property
+    def facets(self) -> tuple[str, str, str]:
+        c = self.candidate
+        return c.stage, c.language or "unknown", c.channel or "unknown"
+
+
+def _best_next(buckets: dict[tuple[str, str, str], deque[_Scored]], picked: Counter[tuple[str, str]]) -> _Scored:
+    """The bucket head with the highest score after the diversity penalty (ties: higher score, then ids)."""
+    def key(item: _Scored) -> tuple[float, float, str, str]:
+        stage, language, channel = item.facets
+        adjusted = item.score - diversity_penalty(stage, language, channel, picked)
+        return (-adjusted, -item.score, item.candidate.mention_id, stage)
+
+    head = min((bucket[0] for bucket in buckets.values() if bucket), key=key)
+    buckets[head.facets].popleft()
+    return head
+
+
+def _novelty(item: _Scored, picked: Counter[tuple[str, str]]) -> list[str]:
+    stage, language, channel = item.facets
+    fresh = [name for name, value in (("stage", stage), ("language", language), ("channel", channel))
+             if picked[(name, value)] == 0]
+    return [f"new {' and '.join(fresh)}"] if fresh and sum(picked.values()) else []
 
 
 def select_examples(
@@ -139,30 +175,47 @@ def select_examples(
     similarity: float = 0.8,
     max_per_author: int | None = 2,
     keep: Sequence[str] = (),
+    playbook: Playbook | None = None,
 ) -> list[CoachingExample]:
-    """Pick up to ``limit`` redacted, diverse, high-confidence examples.
+    """Pick up to ``limit`` redacted examples a trainer can teach from, best first, with why and how to handle.
 
-    Exact duplicates (same content hash) and near-duplicates (character 5-shingle Jaccard >=
-    ``similarity`` with an example already picked) are skipped: the copy kept is the first one
-    reached in round-robin order, i.e. the most confident within its (source, language) bucket.
+    Each candidate is scored by ``journeys.coaching_rank.assess`` (pain point or exit signal, a
+    clear customer situation rather than a neutral how-to question, an agent interaction); the
+    next pick is the best score after a penalty for every example already picked in the same
+    stage, language or channel, so one loud stage cannot fill the list. Exact duplicates (same
+    content hash) and near-duplicates (character 5-shingle Jaccard >= ``similarity`` with an
+    example already picked) are skipped, as are authors past ``max_per_author``. Each example
+    carries its ``reason`` and the ``playbook``'s suggestion (default: the bundled playbook).
     ``keep`` lists brand/product words redaction must leave alone.
     """
     if limit < 1 or not 0.0 < similarity <= 1.0:
         raise ValueError(f"select_examples: limit={limit} must be >= 1 and similarity={similarity} in (0, 1]")
     filters = filters or CoachingFilter()
-    pool = [c for c in candidates if filters.accepts(c)]
+    playbook = playbook or _bundled_playbook()
+    pool: dict[tuple[str, str, str], list[_Scored]] = defaultdict(list)
+    qualified = 0
+    for c in candidates:
+        if not filters.accepts(c):
+            continue
+        qualified += 1
+        rating = assess(c.text, c.sentiment, c.confidence, c.pain_point, c.exit_signal)  # raw text: redact picks only
+        item = _Scored(c, rating.score, rating.reasons)
+        pool[item.facets].append(item)
+    buckets = {facets: deque(sorted(items, key=lambda i: (-i.score, i.candidate.mention_id)))
+               for facets, items in pool.items()}
     picked: list[CoachingExample] = []
     picked_shingles: list[frozenset[str]] = []
     seen_hashes: set[str] = set()
     per_author: dict[str, int] = defaultdict(int)
+    facets: Counter[tuple[str, str]] = Counter()
     duplicates = 0
-    for c in _round_robin(pool):
-        if len(picked) == limit:
-            break
+    while len(picked) < limit and any(buckets.values()):
+        item = _best_next(buckets, facets)
+        c = item.candidate
+        if max_per_author is not None and c.author and per_author[c.author] >= max_per_author:
+            continue
         if c.content_hash in seen_hashes:
             duplicates += 1
-            continue
-        if max_per_author is not None and c.author and per_author[c.author] >= max_per_author:
             continue
         redacted = redact(c.text, language=c.language, keep=keep)
         shingles = _shingles(redacted.text)
@@ -173,9 +226,16 @@ def select_examples(
         picked_shingles.append(shingles)
         if c.author:
             per_author[c.author] += 1
-        picked.append(CoachingExample(c.mention_id, redacted.text, c.language, c.stage, c.pain_point, c.channel,
-                                      c.sentiment, c.confidence, c.source, c.content_hash, redacted.total))
-    log.info("coaching selection: %d qualified, %d picked, %d duplicates skipped", len(pool), len(picked), duplicates)
+        reason = "; ".join([*item.reasons, *_novelty(item, facets)]) or f"{c.sentiment} ({c.confidence:.2f})"
+        for name, value in zip(("stage", "language", "channel"), item.facets, strict=True):
+            facets[(name, value)] += 1
+        suggestion = playbook.suggest(c.stage, c.pain_point, c.exit_signal)
+        picked.append(CoachingExample(
+            c.mention_id, redacted.text, c.language, c.stage, c.pain_point, c.channel, c.sentiment, c.confidence,
+            c.source, c.content_hash, redacted.total, c.exit_signal, item.score, reason, suggestion.rule,
+            suggestion.action, suggestion.reply(c.language),
+        ))
+    log.info("coaching selection: %d qualified, %d picked, %d duplicates skipped", qualified, len(picked), duplicates)
     return picked
 
 
@@ -244,9 +304,10 @@ class ReviewAction(StrEnum):
 
 @dataclass(frozen=True)
 class ReviewDecision:
-    """A reviewer's verdict on one example; the latest ``decided_at`` per mention wins."""
+    """A reviewer's verdict on one example (a mention under a stage); the latest ``decided_at`` per example wins."""
 
     mention_id: str
+    stage: str
     action: ReviewAction
     reviewer: str
     decided_at: datetime
@@ -293,24 +354,27 @@ def export_training_pack(
 ) -> TrainingPackReport:
     """Write approved and relabelled examples as one JSONL file per (stage, pain point) plus manifest.json.
 
+    Decisions apply to the (mention, stage) they were made on, so an example is filed under the
+    stage it was reviewed under even when the same mention was also pulled under another stage.
     A relabelled example carries the reviewer's label; rejected and undecided ones are left out and
     counted. Files of an earlier pack in ``out_dir`` (listed in its manifest) are replaced, so a
     re-run never leaves stale groups behind. Decisions for unknown mention ids raise ValueError.
     """
     out_dir = Path(out_dir)
-    by_id = {e.mention_id: e for e in examples}
-    latest: dict[str, ReviewDecision] = {}
+    by_key = {(e.mention_id, e.stage): e for e in examples}
+    latest: dict[tuple[str, str], ReviewDecision] = {}
     for decision in decisions:
-        if decision.mention_id not in by_id:
-            raise ValueError(f"review decision for mention {decision.mention_id} has no matching example; "
-                             "export the pack from the same selection the reviewers saw")
-        current = latest.get(decision.mention_id)
+        key = (decision.mention_id, decision.stage)
+        if key not in by_key:
+            raise ValueError(f"review decision for mention {decision.mention_id} under stage {decision.stage!r} has no "
+                             "matching example; export the pack from the same selection the reviewers saw")
+        current = latest.get(key)
         if current is None or decision.decided_at >= current.decided_at:
-            latest[decision.mention_id] = decision
+            latest[key] = decision
     groups: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
     rejected = relabelled = 0
     for example in examples:
-        verdict = latest.get(example.mention_id)
+        verdict = latest.get((example.mention_id, example.stage))
         if verdict is None:
             continue
         if verdict.action is ReviewAction.REJECT:
@@ -322,7 +386,8 @@ def export_training_pack(
         groups[(example.stage, example.pain_point or "general")].append({
             "mention_id": example.mention_id, "text": example.text, "label": label, "model_label": example.sentiment,
             "language": example.language, "stage": example.stage, "pain_point": example.pain_point,
-            "reviewer": verdict.reviewer, "note": verdict.note,
+            "exit_signal": example.exit_signal, "reason": example.reason, "suggested_action": example.suggested_action,
+            "suggested_reply": example.suggested_reply, "reviewer": verdict.reviewer, "note": verdict.note,
         })
     manifest = out_dir / "manifest.json"
     if manifest.exists():

@@ -33,6 +33,7 @@ from journeys.coaching import (
     select_examples,
 )
 from journeys.cxmap import K_ANONYMITY, JourneyMap, PainPointStat, Quote, StageCell, render_cx_map
+from journeys.playbook import Playbook, load_playbook
 from journeys.redaction import redact
 from journeys.taxonomy import Taxonomy, load_taxonomy
 from pipeline.steps import StepReport, resolve_period
@@ -57,6 +58,14 @@ def _taxonomy(settings: Settings) -> Taxonomy:
     return load_taxonomy(path if path.is_absolute() else settings.config_dir / path)
 
 
+def _playbook(settings: Settings) -> Playbook:
+    """The configured handling playbook (default: bundled), checked against the configured taxonomy's names."""
+    if settings.journeys.playbook is None:
+        return load_playbook(taxonomy=_taxonomy(settings))
+    path = Path(settings.journeys.playbook)
+    return load_playbook(path if path.is_absolute() else settings.config_dir / path, taxonomy=_taxonomy(settings))
+
+
 def _keep_terms(settings: Settings, brand: str | None) -> tuple[str, ...]:
     brands = settings.brands if brand is None else [settings.brand(brand)]
     return tuple(term for b in brands for term in b.terms())
@@ -68,6 +77,24 @@ def _linked(store: Store, **window: object) -> Iterator[LinkedMention]:
     while page := store.linked_mentions(limit=_PAGE, after_id=after, **window):  # type: ignore[arg-type]
         yield from page
         after = page[-1].mention_id
+
+
+def redact_rows(settings: Settings, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+                ) -> list[tuple[object, ...]]:
+    """Rows of a view with every ``text`` cell redacted (using the row's ``language`` when the view has one),
+    so query output shown to people carries no personal data."""
+    if "text" not in columns:
+        return list(rows)
+    at, lang_at = columns.index("text"), columns.index("language") if "language" in columns else None
+    keep = _keep_terms(settings, None)
+    out: list[tuple[object, ...]] = []
+    for row in rows:
+        cells = list(row)
+        if isinstance(cells[at], str):
+            language = cells[lang_at] if lang_at is not None else None
+            cells[at] = redact(cells[at], language=language if isinstance(language, str) else None, keep=keep).text
+        out.append(tuple(cells))
+    return out
 
 
 # --------------------------------------------------------------------------- CX map
@@ -205,7 +232,7 @@ def coaching_candidates(store: Store) -> list[CoachingCandidate]:
     return [
         CoachingCandidate(row.mention_id, row.text, row.language, row.stage, row.pain_point,
                           row.touchpoint or row.channel, row.label, float(row.sentiment_confidence or 0.0),
-                          row.source, content_hash(row.text), row.author)
+                          row.source, content_hash(row.text), row.author, row.exit_signal)
         for row in _linked(store) if row.label is not None
     ]
 
@@ -214,7 +241,8 @@ def _save_library(store: Store, examples: Sequence[CoachingExample]) -> int:
     now = datetime.now(UTC)
     return store.save_coaching_examples([
         CoachingExampleRow(e.mention_id, e.text, e.language, e.stage, e.pain_point, e.channel, e.sentiment,
-                           e.confidence, e.source, e.content_hash, e.redactions, now)
+                           e.confidence, e.source, e.content_hash, e.redactions, now, e.exit_signal, e.score, e.reason,
+                           e.playbook_rule, e.suggested_action, e.suggested_reply)
         for e in examples
     ])
 
@@ -222,9 +250,10 @@ def _save_library(store: Store, examples: Sequence[CoachingExample]) -> int:
 def pull_coaching_examples(
     settings: Settings, store: Store, *, filters: CoachingFilter, limit: int
 ) -> list[CoachingExample]:
-    """Redacted, de-duplicated, diverse examples (most confident first); they join the coaching library."""
+    """Redacted, de-duplicated examples ranked for trainers, with reason and suggested handling; they join the
+    coaching library under their stage."""
     examples = select_examples(coaching_candidates(store), filters=filters, limit=limit,
-                               keep=_keep_terms(settings, None))
+                               keep=_keep_terms(settings, None), playbook=_playbook(settings))
     _save_library(store, examples)
     return examples
 
@@ -233,18 +262,21 @@ def select_coaching_candidates(settings: Settings, store: Store) -> StepReport:
     """Refresh the coaching library with up to ``COACHING_PER_STAGE`` examples per taxonomy stage."""
     pool = coaching_candidates(store)
     keep = _keep_terms(settings, None)
+    playbook = _playbook(settings)
     saved = 0
     for stage in _taxonomy(settings).stage_names:
         picked = select_examples(pool, filters=CoachingFilter(stages=frozenset({stage})), limit=COACHING_PER_STAGE,
-                                 keep=keep)
+                                 keep=keep, playbook=playbook)
         saved += _save_library(store, picked)
     return StepReport("select_coaching_candidates", saved, f"{len(pool)} candidates")
 
 
 def review_example(store: Store, mention_id: str, action: str, reviewer: str, *, new_label: str | None = None,
-                   note: str = "") -> None:
-    """Record a decision on a library example; a relabel also lands in ``sentiment_correction``."""
-    store.add_coaching_review(CoachingReviewRow(mention_id, action, reviewer, datetime.now(UTC), new_label, note))
+                   note: str = "", stage: str | None = None) -> CoachingReviewRow:
+    """Record a decision on a library example (``stage``: which one, when the mention is in the library under
+    several stages); a relabel also lands in ``sentiment_correction``. Returns the review with its stage."""
+    return store.add_coaching_review(CoachingReviewRow(mention_id, action, reviewer, datetime.now(UTC), new_label,
+                                                       note, stage))
 
 
 def label_mention(store: Store, mention_id: str, label: str, reviewer: str) -> None:
@@ -256,9 +288,10 @@ def export_pack(settings: Settings, store: Store, out_dir: Path | None = None) -
     """Training pack (one JSONL per stage/pain point) of approved and relabelled library examples."""
     rows = store.coaching_examples()
     examples = [CoachingExample(r.mention_id, r.text, r.language, r.stage, r.pain_point, r.channel, r.sentiment,
-                                r.confidence, r.source, r.content_hash, r.redactions) for r in rows]
-    decisions = [ReviewDecision(r.mention_id, ReviewAction(r.action), r.reviewer, r.decided_at, r.new_label, r.note)
-                 for r in store.coaching_reviews()]
+                                r.confidence, r.source, r.content_hash, r.redactions, r.exit_signal, r.score, r.reason,
+                                r.playbook_rule, r.suggested_action, r.suggested_reply) for r in rows]
+    decisions = [ReviewDecision(r.mention_id, r.stage or "", ReviewAction(r.action), r.reviewer, r.decided_at,
+                                r.new_label, r.note) for r in store.coaching_reviews()]
     return export_training_pack(examples, decisions, out_dir or default_pack_dir(settings))
 
 
@@ -349,6 +382,7 @@ __all__ = [
     "label_mention",
     "map_period",
     "pull_coaching_examples",
+    "redact_rows",
     "review_example",
     "select_coaching_candidates",
     "write_cx_map",

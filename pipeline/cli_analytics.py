@@ -84,7 +84,8 @@ def query(
     format: Annotated[QueryFormat, typer.Option("--format", "-f")] = QueryFormat.table,
     limit: Annotated[int, typer.Option(help="most rows to print", min=1)] = 100,
 ) -> None:
-    """Rows of an analyst view (columns documented in storage/VIEWS.md) as a table, CSV or JSON."""
+    """Rows of an analyst view (columns documented in storage/VIEWS.md) as a table, CSV or JSON; mention text is
+    redacted."""
     if view not in VIEW_COLUMNS:
         err_console.print(f"[bold red]error:[/] view {view!r} is not queryable; choose one of: "
                           f"{', '.join(VIEW_COLUMNS)}", highlight=False)
@@ -94,8 +95,9 @@ def query(
     for key, value in (("since", _day(since, "--since")), ("until", _day(until, "--until"))):
         if value is not None:
             filters[key] = value
-    with _opened(config) as (_settings, store):
-        columns, rows = guard(lambda: store.query_view(view, filters=filters, limit=limit))
+    with _opened(config) as (settings, store):
+        columns, raw_rows = guard(lambda: store.query_view(view, filters=filters, limit=limit))
+    rows = analytics.redact_rows(settings, columns, raw_rows)  # mention text is shown redacted, like every export
     if format is QueryFormat.json:
         typer.echo(json.dumps([{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in rows],
                               ensure_ascii=False, indent=2))
@@ -138,7 +140,9 @@ def coach_pull(
     format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.jsonl,
     out: Annotated[Path | None, typer.Option(help="write here instead of printing")] = None,
 ) -> None:
-    """Redacted, de-duplicated, diverse coaching examples, most confident first; they join the library."""
+    """Redacted, de-duplicated coaching examples ranked for trainers (pain points and exit signals, clear situations,
+    agent lessons, diverse stages/languages/channels), each with why it was picked and the playbook's suggested
+    handling; they join the library under their stage."""
     filters = CoachingFilter(
         stages=frozenset(stage) if stage else None, sentiments=frozenset(sentiment) if sentiment else None,
         languages=frozenset(lang) if lang else None, pain_points=frozenset(pain_point) if pain_point else None,
@@ -164,15 +168,19 @@ def coach_review(
     reject: Annotated[bool, typer.Option("--reject")] = False,
     relabel: Annotated[str | None, typer.Option(help="correct sentiment label")] = None,
     note: Annotated[str, typer.Option()] = "",
+    stage: Annotated[str | None, typer.Option(help="the example's stage (needed when the mention is in the "
+                                                   "library under several stages)")] = None,
 ) -> None:
-    """Approve, reject or relabel a library example (a relabel also becomes a sentiment correction)."""
+    """Approve, reject or relabel a library example, a mention under one stage (a relabel also becomes a sentiment
+    correction)."""
     chosen = [a for a, on in (("approve", approve), ("reject", reject), ("relabel", relabel is not None)) if on]
     if len(chosen) != 1:
         err_console.print("[bold red]error:[/] pass exactly one of --approve, --reject, --relabel LABEL")
         raise typer.Exit(2)
     with _opened(config) as (_settings, store):
-        guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel, note=note))
-    console.print(f"{chosen[0]}: {mention_id}", highlight=False)
+        saved = guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel,
+                                                       note=note, stage=stage))
+    console.print(f"{chosen[0]}: {mention_id} ({saved.stage})", highlight=False)
 
 
 @coach_app.command("export")

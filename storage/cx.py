@@ -1,6 +1,7 @@
 """CX tables: the coaching library and its reviews, sentiment corrections, alerts, and forgetting an author.
 
-Reviews and corrections are append-only (the latest review per example counts); alerts are keyed by
+A coaching example is a (mention, stage) pair. Reviews and corrections are append-only (the latest
+review per example counts); alerts are keyed by
 their stable hash so a re-check inserts nothing twice; deleting an author's mentions cascades to
 every row derived from them.
 """
@@ -52,7 +53,8 @@ def _missing_mentions(conn: sa.Connection, table: sa.Table, column: str, ids: Se
 
 
 def save_examples(conn: sa.Connection, rows: Sequence[CoachingExampleRow]) -> int:
-    """Upsert library entries by mention id (a re-selection refreshes text and labels, reviews stay)."""
+    """Upsert library entries by (mention, stage): a re-selection refreshes text, labels and reasons, reviews stay,
+    and the same mention under another stage is a separate entry (a reviewed example never moves)."""
     for row in rows:
         _check_label(f"coaching example {row.mention_id}", row.sentiment)
     if not rows:
@@ -60,10 +62,10 @@ def save_examples(conn: sa.Connection, rows: Sequence[CoachingExampleRow]) -> in
     missing = _missing_mentions(conn, mention_table, "id", [r.mention_id for r in rows])
     if missing:
         raise StorageError(f"coaching examples name mentions that are not stored: {missing[:5]}; select from stored mentions")
-    values = list({r.mention_id: {f: getattr(r, f) for f in _EXAMPLE_FIELDS} for r in rows}.values())
+    values = list({(r.mention_id, r.stage): {f: getattr(r, f) for f in _EXAMPLE_FIELDS} for r in rows}.values())
     stmt = dialect_insert(conn, coaching_example_table)
-    update = {f: stmt.excluded[f] for f in _EXAMPLE_FIELDS if f != "mention_id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["mention_id"], set_=update), values)
+    update = {f: stmt.excluded[f] for f in _EXAMPLE_FIELDS if f not in ("mention_id", "stage")}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["mention_id", "stage"], set_=update), values)
     return len(values)
 
 
@@ -71,7 +73,8 @@ def read_examples(
     conn: sa.Connection, *, mention_ids: Sequence[str] | None = None, stage: str | None = None
 ) -> list[CoachingExampleRow]:
     c = coaching_example_table.c
-    stmt = sa.select(*(c[f] for f in _EXAMPLE_FIELDS)).order_by(c.stage, c.pain_point, c.confidence.desc(), c.mention_id)
+    stmt = sa.select(*(c[f] for f in _EXAMPLE_FIELDS)).order_by(c.stage, c.pain_point, c.score.desc(),
+                                                                c.confidence.desc(), c.mention_id)
     if stage is not None:
         stmt = stmt.where(c.stage == stage)
     if mention_ids is None:
@@ -82,8 +85,28 @@ def read_examples(
     return out
 
 
-def add_review(conn: sa.Connection, review: CoachingReviewRow) -> None:
-    """Record a decision; a relabel also writes a ``sentiment_correction`` row (source 'coach_review')."""
+def _review_stage(conn: sa.Connection, review: CoachingReviewRow, where: str) -> str:
+    """The stage the review is about: the given one if that example exists, else the mention's only stage."""
+    c = coaching_example_table.c
+    stages: list[str] = sorted(conn.execute(sa.select(c.stage).where(c.mention_id == review.mention_id)).scalars())
+    if not stages:
+        raise StorageError(
+            f"{where}: mention {review.mention_id} is not in the coaching library; pull it with `journeypulse coach pull` first"
+        )
+    if review.stage is not None:
+        if review.stage not in stages:
+            raise StorageError(f"{where}: mention {review.mention_id} is in the library under {', '.join(stages)}, "
+                               f"not {review.stage!r}; pass one of those with --stage")
+        return review.stage
+    if len(stages) > 1:
+        raise StorageError(f"{where}: mention {review.mention_id} is in the library under several stages "
+                           f"({', '.join(stages)}); pass --stage with the one you reviewed")
+    return stages[0]
+
+
+def add_review(conn: sa.Connection, review: CoachingReviewRow) -> CoachingReviewRow:
+    """Record a decision on one (mention, stage) example and return it with its stage; a relabel also writes a
+    ``sentiment_correction`` row (source 'coach_review')."""
     where = f"review of coaching example {review.mention_id}"
     if review.action not in REVIEW_ACTIONS:
         raise StorageError(f"{where}: action {review.action!r} is not one of {', '.join(REVIEW_ACTIONS)}")
@@ -93,24 +116,24 @@ def add_review(conn: sa.Connection, review: CoachingReviewRow) -> None:
         raise StorageError(f"{where}: a new label is only valid with relabel, got {review.new_label!r}")
     if not review.reviewer.strip():
         raise StorageError(f"{where}: reviewer is empty; pass --reviewer with who decided")
-    if _missing_mentions(conn, coaching_example_table, "mention_id", [review.mention_id]):
-        raise StorageError(
-            f"{where}: mention {review.mention_id} is not in the coaching library; pull it with `journeypulse coach pull` first"
-        )
+    stage = _review_stage(conn, review, where)
     conn.execute(
         coaching_review_table.insert().values(
-            mention_id=review.mention_id, action=review.action, new_label=review.new_label,
+            mention_id=review.mention_id, stage=stage, action=review.action, new_label=review.new_label,
             reviewer=review.reviewer, note=review.note, decided_at=review.decided_at,
         )
     )
     if review.action == "relabel" and review.new_label is not None:
         add_correction(conn, CorrectionRow(review.mention_id, review.new_label, "coach_review", review.reviewer,
                                            review.decided_at))
+    return CoachingReviewRow(review.mention_id, review.action, review.reviewer, review.decided_at, review.new_label,
+                             review.note, stage)
 
 
 def read_reviews(conn: sa.Connection) -> list[CoachingReviewRow]:
     r = coaching_review_table.c
-    stmt = sa.select(r.mention_id, r.action, r.reviewer, r.decided_at, r.new_label, r.note).order_by(r.decided_at, r.id)
+    stmt = sa.select(r.mention_id, r.action, r.reviewer, r.decided_at, r.new_label, r.note, r.stage).order_by(
+        r.decided_at, r.id)
     return [CoachingReviewRow(**row) for row in conn.execute(stmt).mappings()]
 
 

@@ -142,7 +142,8 @@ class LinkedMention:
 
 @dataclass(frozen=True)
 class CoachingExampleRow:
-    """A coaching-library entry: ``text`` is already redacted (the raw text stays in ``mention``)."""
+    """A coaching-library entry, one per (mention, stage): ``text`` is already redacted (the raw text stays in
+    ``mention``); ``reason`` says why it was picked and ``suggested_*`` how the playbook would handle it."""
 
     mention_id: str
     text: str
@@ -156,11 +157,21 @@ class CoachingExampleRow:
     content_hash: str
     redactions: int
     selected_at: datetime
+    exit_signal: str | None = None
+    score: float = 0.0
+    reason: str = ""
+    playbook_rule: str = ""
+    suggested_action: str = ""
+    suggested_reply: str = ""
 
 
 @dataclass(frozen=True)
 class CoachingReviewRow:
-    """A reviewer's decision on a coaching example: action approve/reject/relabel (relabel sets ``new_label``)."""
+    """A reviewer's decision on a coaching example: action approve/reject/relabel (relabel sets ``new_label``).
+
+    ``stage`` names the example (a mention can be in the library under several stages); None when
+    saving means "the mention's only stage in the library" and is refused when it has several.
+    """
 
     mention_id: str
     action: str
@@ -168,6 +179,7 @@ class CoachingReviewRow:
     decided_at: datetime
     new_label: str | None = None
     note: str = ""
+    stage: str | None = None
 
 
 @dataclass(frozen=True)

@@ -242,16 +242,20 @@ class DbStagePainPointSummary(Base):
 
 
 class DbCoachingExample(Base):
-    """A mention in the coaching library: its redacted text and the stage/pain point it was picked for."""
+    """A mention in the coaching library under one stage: its redacted text, why it was picked, how to handle it.
+
+    Keyed by (mention, stage): pulling the same mention under another stage adds a row and never
+    moves one that was reviewed.
+    """
 
     __tablename__ = "coaching_example"
 
     mention_id: Mapped[str] = mapped_column(
         sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"), primary_key=True
     )
+    stage: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     text: Mapped[str] = mapped_column(sa.Text)  # redacted; the raw text stays in ``mention``
     language: Mapped[str | None] = mapped_column(sa.String(20))
-    stage: Mapped[str] = mapped_column(sa.String(100))
     pain_point: Mapped[str | None] = mapped_column(sa.String(100))
     channel: Mapped[str | None] = mapped_column(sa.String(100))
     sentiment: Mapped[str] = mapped_column(sa.String(10))
@@ -260,26 +264,35 @@ class DbCoachingExample(Base):
     content_hash: Mapped[str] = mapped_column(sa.String(32))
     redactions: Mapped[int] = mapped_column(sa.Integer)
     selected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exit_signal: Mapped[str | None] = mapped_column(sa.String(100))
+    score: Mapped[float] = mapped_column(sa.Float)
+    reason: Mapped[str] = mapped_column(sa.Text)
+    playbook_rule: Mapped[str] = mapped_column(sa.String(100))
+    suggested_action: Mapped[str] = mapped_column(sa.Text)
+    suggested_reply: Mapped[str] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("ix_coaching_example_stage_pain_point", "stage", "pain_point"),)
 
 
 class DbCoachingReview(Base):
-    """One reviewer decision on a coaching example; the latest per example counts."""
+    """One reviewer decision on a coaching example (a mention under a stage); the latest per example counts."""
 
     __tablename__ = "coaching_review"
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    mention_id: Mapped[str] = mapped_column(
-        sa.String(32), sa.ForeignKey("coaching_example.mention_id", ondelete="CASCADE")
-    )
+    mention_id: Mapped[str] = mapped_column(sa.String(32))
+    stage: Mapped[str] = mapped_column(sa.String(100))
     action: Mapped[str] = mapped_column(sa.String(10))
     new_label: Mapped[str | None] = mapped_column(sa.String(10))
     reviewer: Mapped[str] = mapped_column(sa.String(200))
     note: Mapped[str] = mapped_column(sa.Text)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (sa.Index("ix_coaching_review_mention_id", "mention_id"),)
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["mention_id", "stage"], ["coaching_example.mention_id", "coaching_example.stage"],
+                                ondelete="CASCADE"),
+        sa.Index("ix_coaching_review_mention_id_stage", "mention_id", "stage"),
+    )
 
 
 class DbSentimentCorrection(Base):

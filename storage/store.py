@@ -329,7 +329,7 @@ class Store:
             return cx.mention_days(conn, brand)
 
     def save_coaching_examples(self, rows: Sequence[CoachingExampleRow]) -> int:
-        """Upsert redacted examples into the coaching library by mention id; reviews are kept."""
+        """Upsert redacted examples into the coaching library by (mention, stage); reviews are kept."""
         with self._transaction(f"saving {len(rows)} coaching examples") as conn:
             return cx.save_examples(conn, rows)
 
@@ -339,10 +339,11 @@ class Store:
         with self._transaction("reading coaching examples") as conn:
             return cx.read_examples(conn, mention_ids=mention_ids, stage=stage)
 
-    def add_coaching_review(self, review: CoachingReviewRow) -> None:
-        """Append a review; a relabel also appends a ``sentiment_correction`` row, in the same transaction."""
+    def add_coaching_review(self, review: CoachingReviewRow) -> CoachingReviewRow:
+        """Append a review of one (mention, stage) example and return it with its stage (``stage=None``: the
+        mention's only stage); a relabel also appends a ``sentiment_correction`` row, in the same transaction."""
         with self._transaction(f"saving the review of coaching example {review.mention_id}") as conn:
-            cx.add_review(conn, review)
+            return cx.add_review(conn, review)
 
     def coaching_reviews(self) -> list[CoachingReviewRow]:
         with self._transaction("reading coaching reviews") as conn:

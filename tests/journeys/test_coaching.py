@@ -1,4 +1,5 @@
-"""Coaching selection (filters, redaction, near-duplicates, diversity), exports, reviews, training packs."""
+"""Coaching selection (filters, redaction, near-duplicates, ranking, diversity, suggestions), exports, reviews,
+training packs keyed by (mention, stage)."""
 
 import csv
 import json
@@ -19,14 +20,16 @@ from journeys.coaching import (
     export_training_pack,
     select_examples,
 )
+from journeys.coaching_rank import is_how_to_question
+from journeys.playbook import load_playbook
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
 
 def cand(mid, text, *, conf=0.9, source="x", lang="en", stage="delivery", pain="late delivery",
-         sentiment="negative", author=None, channel="social"):
+         sentiment="negative", author=None, channel="social", exit=None):
     return CoachingCandidate(mid, text, lang, stage, pain, channel, sentiment, conf, source, content_hash(text),
-                             author or f"a_{mid}")
+                             author or f"a_{mid}", exit)
 
 
 def test_filters_keep_only_matching_stage_sentiment_language_pain_point_and_confidence():
@@ -66,20 +69,56 @@ def test_texts_that_differ_only_in_redacted_details_count_as_near_duplicates():
     assert [e.mention_id for e in select_examples(pool)] == ["1"]
 
 
-def test_sources_and_languages_take_turns_so_one_loud_source_cannot_fill_the_limit():
-    loud = [cand(f"x{i}", f"late parcel story number {i} " + "zxcvbnmasdf"[i:] * 3, conf=0.99 - i / 100)
-            for i in range(8)]
-    quiet = [cand("r1", "reddit says the courier never showed up", source="reddit", conf=0.6),
-             cand("v1", "shipper không giao hàng mà báo đã giao", source="x", lang="vi", conf=0.5)]
-    chosen = select_examples(loud + quiet, limit=3)
-    assert [e.mention_id for e in chosen] == ["x0", "r1", "v1"]
+def test_exit_signals_and_pain_points_outrank_neutral_how_to_questions_whatever_their_confidence():
+    pool = [
+        cand("howto", "How do I change the delivery address in the app?", sentiment="neutral", pain=None, conf=0.99),
+        cand("pain", "Parcel is a week late and the courier keeps saying tomorrow", pain="late_delivery", conf=0.7),
+        cand("exit", "Cancelling my plan today, three failed deliveries in a row", pain=None, exit="cancellation",
+             stage="exit", conf=0.8),
+        cand("praise", "The agent sorted my refund in five minutes, really kind", stage="support", pain=None,
+             sentiment="positive", conf=0.8),
+    ]
+    chosen = select_examples(pool)
+    assert [e.mention_id for e in chosen] == ["exit", "pain", "praise", "howto"]
+    reasons = {e.mention_id: e.reason for e in chosen}
+    assert reasons["exit"].startswith("exit signal cancellation; clear negative situation (0.80)")
+    assert "agent interaction" in reasons["praise"] and "new stage" in reasons["praise"]
+    assert reasons["howto"].startswith("neutral how-to question")
 
 
-def test_high_confidence_comes_first_within_a_bucket_and_ties_break_by_id():
-    pool = [cand("b", "first distinct complaint about fees", conf=0.8),
-            cand("a", "second unrelated note on the courier", conf=0.8),
-            cand("c", "third text about refunds taking ages", conf=0.99)]
-    assert [e.mention_id for e in select_examples(pool)] == ["c", "a", "b"]
+def test_one_busy_stage_language_and_channel_cannot_fill_the_list():
+    busy = [cand(f"d{i}", f"late parcel story {i}: the courier never came " + "zxcvbnmasdf"[i:] * 3,
+                 pain="late_delivery", conf=0.95) for i in range(6)]
+    other = [cand("th", "แอปเด้งทุกครั้งที่จ่ายเงิน พนักงานบอกให้รอ ผ่านมาสามวันแล้ว", lang="th", stage="usage",
+                  pain="app_crash", channel="app_review", conf=0.7),
+             cand("es", "El cajero me cobró dos veces y nadie me devuelve el dinero", lang="es", stage="purchase",
+                  pain="payment_failed", channel="chat", conf=0.65)]
+    chosen = [e.mention_id for e in select_examples(busy + other, limit=4)]
+    assert chosen[:3] == ["d0", "th", "es"]
+
+
+def test_each_example_carries_the_playbook_suggestion_in_its_language():
+    playbook = load_playbook()
+    [example] = select_examples([cand("1", "Hủy gói ngay, chuyển sang nhà mạng khác", lang="vi", stage="exit",
+                                      pain=None, exit="switch_to_competitor")], playbook=playbook)
+    expected = playbook.suggest("exit", None, "switch_to_competitor")
+    assert example.playbook_rule == "exit_switch_to_competitor"
+    assert example.suggested_action == expected.action
+    assert example.suggested_reply == expected.reply("vi")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("How do I top up my wallet?", True),
+        ("làm sao để đổi mật khẩu", True),
+        ("¿Cómo cambio mi plan?", True),
+        ("วิธีเปลี่ยนเบอร์โทร", True),
+        ("The courier threw my parcel over the fence and left", False),
+    ],
+)
+def test_how_to_questions_are_recognised_in_several_languages(text, expected):
+    assert is_how_to_question(text) is expected
 
 
 def test_one_author_contributes_at_most_max_per_author_examples():
@@ -102,17 +141,19 @@ def test_exports_write_redacted_text_escaped_html_and_formula_safe_csv(tmp_path:
         cand("1", '=HYPERLINK("http://evil") <script>alert(1)</script> mail me a@b.co'),
         cand("2", "Giao hàng trễ, tên tôi là Nguyễn Văn An", lang="vi"),
     ])
-    rows = list(csv.DictReader(export_csv(examples, tmp_path / "ex.csv").open(encoding="utf-8")))
-    assert rows[0]["text"].startswith("'=HYPERLINK") and "[EMAIL]" in rows[0]["text"]
-    jsonl = [json.loads(line) for line in export_jsonl(examples, tmp_path / "ex.jsonl").read_text("utf-8").splitlines()]
-    assert jsonl[1]["text"] == "Giao hàng trễ, tên tôi là [NAME]" and jsonl[1]["language"] == "vi"
+    rows = {r["mention_id"]: r for r in csv.DictReader(export_csv(examples, tmp_path / "ex.csv").open(encoding="utf-8"))}
+    assert rows["1"]["text"].startswith("'=HYPERLINK") and "[EMAIL]" in rows["1"]["text"]
+    assert rows["1"]["reason"] and rows["1"]["suggested_action"]
+    jsonl = {r["mention_id"]: r for r in
+             map(json.loads, export_jsonl(examples, tmp_path / "ex.jsonl").read_text("utf-8").splitlines())}
+    assert jsonl["2"]["text"] == "Giao hàng trễ, tên tôi là [NAME]" and jsonl["2"]["language"] == "vi"
     page = export_html(examples, tmp_path / "ex.html", title="<b>x</b>").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;x&lt;/b&gt;" in page
     assert "a@b.co" not in page and "Nguyễn" not in page
 
 
-def _decision(mid, action, *, label=None, minutes=0, reviewer="qa.lead"):
-    return ReviewDecision(mid, action, reviewer, T0 + timedelta(minutes=minutes), new_label=label)
+def _decision(mid, action, *, label=None, minutes=0, reviewer="qa.lead", stage="delivery"):
+    return ReviewDecision(mid, stage, action, reviewer, T0 + timedelta(minutes=minutes), new_label=label)
 
 
 def test_training_pack_holds_approved_and_relabelled_examples_per_stage_and_pain_point(tmp_path: Path):
@@ -127,8 +168,8 @@ def test_training_pack_holds_approved_and_relabelled_examples_per_stage_and_pain
         _decision("1", ReviewAction.APPROVE),
         _decision("2", ReviewAction.REJECT),
         _decision("2", ReviewAction.APPROVE, minutes=5),  # the later decision wins
-        _decision("3", ReviewAction.APPROVE),
-        _decision("3", ReviewAction.REJECT, minutes=9),
+        _decision("3", ReviewAction.APPROVE, stage="support"),
+        _decision("3", ReviewAction.REJECT, minutes=9, stage="support"),
         _decision("4", ReviewAction.RELABEL, label="negative"),
     ]
     report = export_training_pack(examples, decisions, tmp_path / "pack")
@@ -161,3 +202,18 @@ def test_review_decisions_must_be_consistent():
         _decision("1", ReviewAction.APPROVE, reviewer=" ")
     with pytest.raises(ValueError, match="no matching example"):
         export_training_pack([], [_decision("9", ReviewAction.APPROVE)], Path("/nonexistent"))
+
+
+def test_an_approval_stays_with_the_stage_it_was_made_under_when_the_mention_is_pulled_under_another(
+        tmp_path: Path):
+    text = "Courier was rude and the parcel is a week late"
+    under_delivery = select_examples([cand("1", text, stage="delivery", pain="rude_agent")])
+    under_support = select_examples([cand("1", text, stage="support", pain="rude_agent")])
+    report = export_training_pack(under_delivery + under_support, [_decision("1", ReviewAction.APPROVE)], tmp_path)
+    assert [f.name for f in report.files] == ["delivery__rude_agent.jsonl"]
+    assert (report.examples, report.undecided) == (1, 1)
+    [row] = [json.loads(line) for line in report.files[0].read_text(encoding="utf-8").splitlines()]
+    assert row["stage"] == "delivery" and row["suggested_action"] == under_delivery[0].suggested_action
+    assert row["reason"] == under_delivery[0].reason
+    with pytest.raises(ValueError, match="under stage 'usage' has no matching example"):
+        export_training_pack(under_delivery, [_decision("1", ReviewAction.APPROVE, stage="usage")], tmp_path)

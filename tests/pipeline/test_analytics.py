@@ -187,14 +187,17 @@ def test_coach_pull_writes_redacted_distinct_examples_in_every_format(sample: tu
         assert all(r["stage"] and r["sentiment"] in ("positive", "neutral", "negative") for r in rows)
 
 
-def test_coach_pull_filters_print_only_matching_examples_most_confident_first(sample: tuple[Path, str]) -> None:
+def test_coach_pull_filters_print_only_matching_examples_best_first_with_reason_and_suggestion(
+    sample: tuple[Path, str]
+) -> None:
     code, out = _invoke("coach", "pull", "-c", str(sample[0]), "--stage", "support", "--sentiment", "negative",
                         "--limit", "5", "--format", "jsonl")
     assert code == 0, out
     rows = [json.loads(line) for line in out.splitlines()]
     assert 0 < len(rows) <= 5
     assert {(r["stage"], r["sentiment"]) for r in rows} == {("support", "negative")}
-    assert rows[0]["confidence"] == max(r["confidence"] for r in rows)
+    assert rows[0]["score"] == max(r["score"] for r in rows)
+    assert all(r["reason"] and r["suggested_action"] and r["suggested_reply"] and r["playbook_rule"] for r in rows)
 
 
 def test_reviews_round_trip_relabels_become_corrections_and_the_pack_holds_approved_examples(
@@ -203,10 +206,14 @@ def test_reviews_round_trip_relabels_become_corrections_and_the_pack_holds_appro
     config = str(sample[0])
     code, out = _invoke("coach", "pull", "-c", config, "--limit", "3", "--format", "jsonl")
     assert code == 0, out
-    first, second, third = (json.loads(line)["mention_id"] for line in out.splitlines())
-    assert _invoke("coach", "review", first, "-c", config, "--approve", "--reviewer", "lan", "--note", "clear")[0] == 0
-    assert _invoke("coach", "review", second, "-c", config, "--reject", "--reviewer", "lan")[0] == 0
-    assert _invoke("coach", "review", third, "-c", config, "--relabel", "positive", "--reviewer", "som")[0] == 0
+    pulled = [json.loads(line) for line in out.splitlines()]
+    (first, first_stage), (second, second_stage), (third, third_stage) = ((r["mention_id"], r["stage"]) for r in pulled)
+    assert _invoke("coach", "review", first, "-c", config, "--approve", "--reviewer", "lan", "--note", "clear",
+                   "--stage", first_stage)[0] == 0
+    assert _invoke("coach", "review", second, "-c", config, "--reject", "--reviewer", "lan", "--stage",
+                   second_stage)[0] == 0
+    assert _invoke("coach", "review", third, "-c", config, "--relabel", "positive", "--reviewer", "som",
+                   "--stage", third_stage)[0] == 0
     code, out = _invoke("coach", "review", "0" * 32, "-c", config, "--approve", "--reviewer", "lan")
     assert code == 1 and "not in the coaching library" in out
     code, out = _invoke("coach", "review", first, "-c", config, "--approve", "--reject", "--reviewer", "lan")
@@ -222,6 +229,7 @@ def test_reviews_round_trip_relabels_become_corrections_and_the_pack_holds_appro
     packed = [json.loads(line) for f in (tmp_path / "pack").glob("*.jsonl") for line in f.read_text().splitlines()]
     by_id = {row["mention_id"]: row for row in packed}
     assert first in by_id and second not in by_id and by_id[third]["label"] == "positive"
+    assert by_id[first]["stage"] == first_stage and by_id[first]["reason"]
 
 
 def test_label_writes_a_manual_sentiment_correction_and_refuses_unknown_labels(sample: tuple[Path, str]) -> None:

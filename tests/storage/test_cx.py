@@ -83,10 +83,16 @@ def _example(mention_id: str, stage: str = "support") -> CoachingExampleRow:
         "0" * 32,
         1,
         NOW,
+        None,
+        3.5,
+        "pain point long_wait",
+        "pain_long_wait",
+        "Apologise for the wait.",
+        "Sorry you waited so long.",
     )
 
 
-def test_library_upserts_by_mention_and_reviews_round_trip_with_relabels_as_corrections(
+def test_library_keeps_one_entry_per_mention_and_stage_and_reviews_round_trip_with_their_stage(
     store: Store, make_mention: MakeMention
 ) -> None:
     first, second = make_mention("1"), make_mention("2", "other text")
@@ -95,15 +101,43 @@ def test_library_upserts_by_mention_and_reviews_round_trip_with_relabels_as_corr
     assert store.save_coaching_examples([_example(first.id, stage="delivery")]) == 1
     assert {(e.mention_id, e.stage) for e in store.coaching_examples()} == {
         (first.id, "delivery"),
+        (first.id, "support"),
         (second.id, "support"),
     }
-    store.add_coaching_review(CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok"))
+    saved = store.add_coaching_review(CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok", "support"))
+    assert saved.stage == "support"
     store.add_coaching_review(CoachingReviewRow(second.id, "relabel", "som", NOW, "neutral"))
     assert store.coaching_reviews() == [
-        CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok"),
-        CoachingReviewRow(second.id, "relabel", "som", NOW, "neutral", ""),
+        CoachingReviewRow(first.id, "approve", "lan", NOW, None, "ok", "support"),
+        CoachingReviewRow(second.id, "relabel", "som", NOW, "neutral", "", "support"),
     ]
     assert store.sentiment_corrections() == [CorrectionRow(second.id, "neutral", "coach_review", "som", NOW)]
+
+
+def test_a_later_pull_under_another_stage_never_moves_an_approved_example(store: Store, make_mention: MakeMention) -> None:
+    mention = make_mention("1")
+    store.store_batch("sample", "q", [mention], [], None)
+    store.save_coaching_examples([_example(mention.id, stage="support")])
+    store.add_coaching_review(CoachingReviewRow(mention.id, "approve", "lan", NOW))
+    store.save_coaching_examples([_example(mention.id, stage="delivery")])  # pulled again under another stage
+    store.save_coaching_examples([_example(mention.id, stage="support")])  # and re-selected under the first
+    assert [(e.stage, e.reason) for e in store.coaching_examples()] == [("delivery", "pain point long_wait"),
+                                                                         ("support", "pain point long_wait")]
+    assert [(r.mention_id, r.stage, r.action) for r in store.coaching_reviews()] == [(mention.id, "support", "approve")]
+
+
+def test_a_review_must_name_the_stage_when_the_mention_is_in_the_library_under_several(
+    store: Store, make_mention: MakeMention
+) -> None:
+    mention = make_mention("1")
+    store.store_batch("sample", "q", [mention], [], None)
+    store.save_coaching_examples([_example(mention.id, stage="support"), _example(mention.id, stage="delivery")])
+    with pytest.raises(StorageError, match=r"several stages \(delivery, support\); pass --stage"):
+        store.add_coaching_review(CoachingReviewRow(mention.id, "approve", "lan", NOW))
+    with pytest.raises(StorageError, match=r"under delivery, support, not 'usage'"):
+        store.add_coaching_review(CoachingReviewRow(mention.id, "approve", "lan", NOW, stage="usage"))
+    store.add_coaching_review(CoachingReviewRow(mention.id, "reject", "lan", NOW, stage="delivery"))
+    assert [(r.stage, r.action) for r in store.coaching_reviews()] == [("delivery", "reject")]
 
 
 @pytest.mark.parametrize(
