@@ -212,3 +212,77 @@ the frozen layers are cached under the cache dir).
 - Weights are the dequantised 4-bit encoder; re-validate before using the layers on fp32 e5-small weights.
 """
     path.write_text(text, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- v3 card (all layers)
+def _f1(item: object) -> str:
+    """'64.2 [60.1, 68.0]' from a split_report dict (percent, one decimal: the intervals are several points wide)."""
+    found = _mapping(item)
+    if not found:
+        return "-"
+    low, high = found.get("ci95", [0.0, 0.0])  # type: ignore[misc]
+    return f"{100 * float(found['macro_f1']):.1f} [{100 * float(low):.0f}, {100 * float(high):.0f}]"  # type: ignore[arg-type]
+
+
+def _shares(item: object, key: str) -> str:
+    values = _mapping(item).get(key)
+    return "/".join(f"{100 * float(v):.0f}" for v in values) if isinstance(values, list) else "-"
+
+
+def _mean_f1(results: dict[str, object], keys: Collection[str]) -> str:
+    values = [float(_mapping(results.get(k)).get("macro_f1", float("nan"))) for k in keys if k in results]
+    return f"{100 * sum(values) / len(values):.1f}" if values else "-"
+
+
+def render_evaluation(shipped: dict[str, object], previous: dict[str, object] | None,
+                      previous_name: str = "previous default") -> str:
+    """The card's figures: every validation split and the test-like part of every train file, this model next to
+    ``previous`` (a ``model eval --datasets --json`` report's ``splits``), with intervals, label shares and the
+    confusion matrices of the weak splits."""
+    before = previous or {}
+    keys = sorted({k.split(":", 1)[1] for k in shipped})
+    rows = "\n".join(
+        f"| {key} | {_mapping(shipped.get('test:' + key)).get('rows', '-')} | {_f1(shipped.get('test:' + key))} | "
+        f"{_f1(before.get('test:' + key))} | {_mapping(shipped.get('val:' + key)).get('rows', '-')} | "
+        f"{_f1(shipped.get('val:' + key))} | {_f1(before.get('val:' + key))} |" for key in keys)
+    umsab = [lang for lang in XLMT_REFERENCE]
+    summary = (f"UMSAB average (8 languages): validation {_mean_f1(shipped, ['val:' + k for k in umsab])} "
+               f"({previous_name} {_mean_f1(before, ['val:' + k for k in umsab])}), test-like "
+               f"{_mean_f1(shipped, ['test:' + k for k in umsab])} ({previous_name} "
+               f"{_mean_f1(before, ['test:' + k for k in umsab])}); XLM-T reports 69.4 on the UMSAB test sets.")
+    shares = "\n".join(f"| {key} | {_shares(shipped.get('test:' + key), 'gold_shares')} | "
+                       f"{_shares(shipped.get('test:' + key), 'predicted_shares')} | "
+                       f"{_shares(before.get('test:' + key), 'predicted_shares')} |"
+                       for key in keys if 'test:' + key in shipped)
+    weak = [k for k in sorted(shipped) if float(_mapping(shipped[k]).get("macro_f1", 1.0)) < 0.6]  # type: ignore[arg-type]
+    confusions = "\n".join(
+        f"- {k}: " + "; ".join(f"{LABEL_NAMES[i]} -> " + "/".join(str(n) for n in row)
+                               for i, row in enumerate(_mapping(shipped[k]).get("confusion", [])))  # type: ignore[arg-type]
+        for k in weak) or "- none below 60."
+    return f"""## Figures: macro-F1 (%) with 95% bootstrap intervals
+Through the shipped loading path (fp16 layers, 128-token windows, temperature folded in), on two parts of the
+data: **test-like** = the untouched part of every train file (about 10% of its rows, chosen by a salted hash of
+the normalised text, `sentiment.datasets.is_test_like`; it chose nothing and was never trained on), and
+**validation** = the sets' own validation splits (they chose the epoch and the temperature, so they are
+slightly optimistic). Split keys are languages (UMSAB, Wisesight) or language/set. Intervals: 1,000 bootstrap
+resamples of the rows; a difference inside them is noise. `journeypulse model eval --datasets <folder>`
+reproduces every row.
+
+| split | test-like rows | this model, test-like | {previous_name}, test-like | val rows | this model, val | {previous_name}, val |
+|---|---|---|---|---|---|---|
+{rows}
+
+{summary}
+
+## Predicted against gold label shares (test-like, % negative/neutral/positive)
+
+| split | gold | this model | {previous_name} |
+|---|---|---|---|
+{shares}
+
+Confusion matrices (rows gold negative/neutral/positive, columns predicted) where macro-F1 is below 60:
+{confusions}
+"""
+
+
+LABEL_NAMES = ("negative", "neutral", "positive")
