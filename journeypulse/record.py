@@ -57,18 +57,20 @@ AwareDatetime = Annotated[datetime, AfterValidator(_require_aware)]
 
 
 def fit_language_tag(tag: str, limit: int = MENTION_COLUMN_CHARS["language_hint"]) -> str:
-    """A language tag cut at subtag boundaries until it fits ``limit`` (RFC 4647 lookup fallback).
+    """A language tag that fits ``limit``: extensions and private use dropped, then subtags cut from the end.
 
-    ``"zh-Hant-TW-u-ca-chinese-x-private"`` -> ``"zh-Hant-TW"``; surrounding whitespace is removed and a tag
-    that fits is returned as it is. A value longer than ``limit`` that is no language tag is returned
-    unchanged, for validation to refuse with a reason.
+    ``"zh-Hant-TW-u-ca-chinese-x-private"`` -> ``"zh-Hant-TW"`` (RFC 4647 lookup fallback); surrounding
+    whitespace is removed and a tag that fits is returned as it is. A value longer than ``limit`` that is
+    no language tag is returned unchanged, for validation to refuse with a reason.
     """
     tag = tag.strip()
     if len(tag) <= limit or not _LANGUAGE_TAG.fullmatch(tag):
         return tag
     parts = re.split("[-_]", tag)
-    while len(parts) > 1 and (len("-".join(parts)) > limit or len(parts[-1]) == 1):
-        parts.pop()  # a trailing singleton ("-x", "-u") introduces subtags that were cut: drop it too
+    singleton = next((i for i, part in enumerate(parts) if len(part) == 1), len(parts))
+    parts = parts[:max(singleton, 1)]
+    while len(parts) > 1 and len("-".join(parts)) > limit:
+        parts.pop()
     return "-".join(parts)
 
 
