@@ -78,7 +78,7 @@ def _print_pull(report: steps.PullReport) -> None:
                           "quarantined; give file sources a brand column, params.brand_by_channel or params.brand",
                           highlight=False)
     for note in report.more_remain:
-        console.print(f"[yellow]more remain[/] {note}", highlight=False)
+        console.print(f"[yellow]limit reached[/] {note}", highlight=False)
     for note in report.skipped:
         console.print(f"[yellow]skipped[/] {note}", highlight=False)
     for note in report.stopped_early:

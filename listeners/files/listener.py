@@ -100,7 +100,7 @@ class FileListener:
         layout = self._layout(path, query)
         line, offset, expected = decode_cursor(cursor) if cursor is not None else (0, 0, None)
         header = self._csv_header(path, query, layout) if fmt == "csv" else None
-        splitter = self._splitter(path, fmt, layout)
+        splitter = self._splitter(path, fmt, layout, query)
         counts = {"mentions": 0, "quarantined": 0}
         carried: QuarantinedRow | None = None  # the first line of a broken record, yielded after repositioning
         while True:
@@ -207,14 +207,15 @@ class FileListener:
         except (OSError, UnreadableExport) as exc:
             raise self._fail(query, exc) from exc
 
-    def _splitter(self, path: Path, fmt: str, layout: Layout) -> Splitter:
+    def _splitter(self, path: Path, fmt: str, layout: Layout, query: str) -> Splitter:
         p = self.params
         try:
             age = time.time() - path.stat().st_mtime
         except OSError:
             age = 0.0
         return Splitter(fmt, layout.line_encoding, p.delimiter, settled=age >= p.settle_seconds,
-                        max_lines=p.max_record_lines, max_bytes=p.max_record_bytes)
+                        max_lines=p.max_record_lines, max_bytes=p.max_record_bytes,
+                        label=f"file source {self.source.name}/{query}")
 
     def _csv_header(self, path: Path, query: str, layout: Layout) -> list[str]:
         with self._export(path, layout, query) as export:

@@ -51,6 +51,7 @@ class Splitter:
     settled: bool = True
     max_lines: int = 1_000
     max_bytes: int = 1_048_576
+    label: str = ""  # "source/file" in log lines
 
     def decode(self, raw: bytes, line: int) -> tuple[str, str | None]:
         if line == 1 and raw.startswith(_BOM):
@@ -77,7 +78,8 @@ class Splitter:
             if not text.strip():
                 continue
             if not raw.endswith(b"\n") and not self.settled and not _is_json_object(text):
-                logger.info("line %d has no line end yet (file still being written?); left for the next run", line)
+                logger.info("%s: line %d has no line end yet (still being written?); left for a later run",
+                            self.label, line)
                 return
             yield Record(line, line, offset, text, error)
 
@@ -99,8 +101,8 @@ class Splitter:
             state = _quote_state(text, state, self.delimiter)
             if not state[0]:
                 if not raw.endswith(b"\n") and not self.settled:
-                    logger.info("line %d has no line end yet (file still being written?); left for the next run",
-                                line)
+                    logger.info("%s: line %d has no line end yet (still being written?); left for a later run",
+                                self.label, line)
                     return
                 if any(t.strip() for t, _ in pending):
                     head = (first_end, *pending[0]) if len(pending) > 1 else None
@@ -115,8 +117,8 @@ class Splitter:
                 return
         if pending:
             if not self.settled:
-                logger.info("the CSV record starting on line %d is still inside quotes at the end of the file "
-                            "(still being written?); left for the next run", start)
+                logger.info("%s: the CSV record starting on line %d is still inside quotes at the end of the file "
+                            "(still being written?); left for a later run", self.label, start)
                 return
             yield Record(start, start, first_end, pending[0][0], pending[0][1] or (
                 f"unterminated quoted field in the CSV record starting on line {start}; only line {start} "

@@ -43,7 +43,7 @@ def test_a_pull_stopped_by_max_items_per_run_says_more_remain_until_the_file_is_
         first = runner.invoke(app, ["pull", "-c", str(config)])
     assert first.exit_code == 0, first.output
     assert "read 10 = stored 10" in first.output
-    assert "more remain export: 10 read, more remain: run again (max_items_per_run)" in first.output
+    assert "limit reached export: 10 read, more remain: run again (max_items_per_run)" in first.output
     assert "export: 10 read, more remain: run again" in caplog.text
     second = runner.invoke(app, ["pull", "-c", str(config)])
     assert "read 10 = stored 10" in second.output and "more remain" in second.output
