@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # Zero-width and bidi control characters carry no meaning for analysis but break
 # hashing and matching; they are stripped during normalisation.
@@ -126,6 +135,18 @@ class Mention(BaseModel):
                              "of its database column")
         return value
 
+    @model_validator(mode="after")
+    def _storable_as_utf8(self) -> Mention:
+        # A lone surrogate (e.g. from a JSON "\\ud800" escape) cannot be encoded for either database.
+        named = {name: getattr(self, name) for name in ("source", "source_kind", "native_id", "url", "author", "text",
+                                                          "channel", "brand", "language_hint")}
+        named["matched_terms"] = " ".join(self.matched_terms)
+        named["metadata"] = " ".join(f"{k} {v}" for k, v in self.metadata.items())
+        for name, value in named.items():
+            if isinstance(value, str) and not _encodable(value):
+                raise ValueError(f"{name} holds an unpaired surrogate, which cannot be stored as UTF-8")
+        return self
+
     @classmethod
     def build(
         cls,
@@ -152,6 +173,14 @@ class Mention(BaseModel):
                 **fields,
             }
         )
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rejection_reason(exc: ValidationError) -> str:

@@ -96,3 +96,11 @@ def test_source_and_brand_names_longer_than_their_columns_are_configuration_erro
         SourceConfig(name="s" * 201, kind="file")
     with pytest.raises(ValidationError, match="at most 200 characters"):
         BrandConfig(name="b" * 201)
+
+
+@pytest.mark.parametrize("field", ["native_id", "channel", "url", "metadata"])
+def test_a_lone_surrogate_in_any_field_is_refused_naming_the_field(field: str) -> None:
+    value: object = {"note": "bad \ud800"} if field == "metadata" else "bad \ud800"
+    with pytest.raises(ValidationError) as info:
+        _mention(**{field: value})
+    assert rejection_reason(info.value) == f"{field} holds an unpaired surrogate, which cannot be stored as UTF-8"
