@@ -78,8 +78,3 @@ class FileParams(BaseModel):
 
     def column(self, field: str) -> str:
         return self.columns.get(field, DEFAULT_COLUMNS[field])
-
-    @property
-    def line_based(self) -> bool:
-        """True when the configured encoding writes "\\n" as the byte 0x0A (UTF-8, Latin-1, cp1252, ...)."""
-        return "\n".encode(self.encoding) == b"\n"
