@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from journeypulse.errors import ConfigError
+from journeypulse.record import MENTION_COLUMN_CHARS
 
 DEFAULT_MODEL = "journeypulse/sentiment-e5-small"
 """Name of the project's own model: the offline multilingual-e5-small encoder plus the
@@ -25,7 +26,7 @@ class _Strict(BaseModel):
 
 
 class BrandConfig(_Strict):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MENTION_COLUMN_CHARS["brand"])
     aliases: list[str] = []
     products: list[str] = []
     hashtags: list[str] = []
@@ -43,7 +44,7 @@ class BrandConfig(_Strict):
 
 
 class SourceConfig(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=MENTION_COLUMN_CHARS["source"], pattern=r"^[A-Za-z0-9_.-]+$")
     kind: str = Field(min_length=1)
     enabled: bool = True
     brands: list[str] = Field(default=[], description="brands this source listens for; empty = all")

@@ -68,10 +68,17 @@ def _store(settings: Settings) -> Iterator[Store]:
 
 
 def _print_pull(report: steps.PullReport) -> None:
+    no_brand = f" (no brand term: {report.no_brand})" if report.no_brand else ""
     console.print(
         f"read {report.read} = stored {report.stored} + duplicates {report.duplicates} "
-        f"+ quarantined {report.quarantined}  ({report.sources} source(s))"
+        f"+ quarantined {report.quarantined}{no_brand}  ({report.sources} source(s))"
     )
+    if report.no_brand:
+        err_console.print(f"[yellow]warning[/] {report.no_brand} row(s) named no configured brand and were "
+                          "quarantined; give file sources a brand column, params.brand_by_channel or params.brand",
+                          highlight=False)
+    for note in report.more_remain:
+        console.print(f"[yellow]limit reached[/] {note}", highlight=False)
     for note in report.skipped:
         console.print(f"[yellow]skipped[/] {note}", highlight=False)
     for note in report.stopped_early:

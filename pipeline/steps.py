@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from journeypulse.config import Settings, SourceConfig, load_settings
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError, ScoringError
 from journeypulse.privacy import load_pseudonymiser
-from journeypulse.record import Mention, QuarantinedRow
+from journeypulse.record import NO_BRAND_TERM, Mention, QuarantinedRow
 from listeners import ListenerContext, build_listener
 from pipeline.languages import LanguageIdentifier
 from storage import (
@@ -74,6 +74,8 @@ class PullReport:
     skipped: list[str] = field(default_factory=list)  # "source: why" for sources not pulled
     stopped_early: list[str] = field(default_factory=list)  # "source/query: why" (caps, page limits)
     failed: list[str] = field(default_factory=list)  # "source/query: error" for pulls that broke off
+    more_remain: list[str] = field(default_factory=list)  # "source: N read, ..." where max_items_per_run stopped it
+    no_brand: int = 0  # of the quarantined: rows that named no configured brand ("no brand term")
 
     def add(self, upsert: UpsertReport, read: int) -> None:
         self.read += read
@@ -95,6 +97,8 @@ class PullReport:
             "skipped": "; ".join(self.skipped),
             "failed": "; ".join(self.failed),
             "stopped_early": "; ".join(self.stopped_early),
+            "more_remain": "; ".join(self.more_remain),
+            "no_brand": self.no_brand,
         }
 
 
@@ -232,13 +236,14 @@ def pull(
             queries = [query]
         report.sources += 1
         budget = source_config.max_items_per_run
-        for query_key in queries:
+        for position, query_key in enumerate(queries):
             cursor = store.get_cursor(source_config.name, query_key)
             try:
                 stream = listener.fetch(query_key, cursor)
                 for mentions, quarantined, batch_cursor, read in _batches(stream, PULL_BATCH_SIZE, budget):
                     upsert = store.store_batch(source_config.name, query_key, mentions, quarantined, batch_cursor)
                     report.add(upsert, read)
+                    report.no_brand += sum(row.reason.startswith(NO_BRAND_TERM) for row in quarantined)
                     budget -= read
                     advance(read)
             except ListenerAuthError as exc:
@@ -249,13 +254,34 @@ def pull(
                 report.failed.append(f"{source_config.name}/{query_key}: {exc}")
                 logger.error("pull of %s/%s broke off: %s", source_config.name, query_key, exc)
             if budget <= 0:
-                logger.info("source %s reached its per-run limit", source_config.name)
+                if position + 1 < len(queries) or _has_more(stream):
+                    note = (f"{source_config.name}: {source_config.max_items_per_run} read, more remain: run again "
+                            "(max_items_per_run)")
+                    report.more_remain.append(note)
+                    logger.warning("pull: %s", note)
                 break
         # Listeners that stop a query early on purpose (monthly caps, page limits) say why.
         stop_reasons: dict[str, str] = getattr(listener, "stop_reasons", {})
         report.stopped_early.extend(f"{source_config.name}/{q}: {why}" for q, why in stop_reasons.items())
+    if report.no_brand:
+        logger.warning("pull: %d of %d quarantined rows named no configured brand (%s); give file sources a brand "
+                       "column, params.brand_by_channel or params.brand", report.no_brand, report.quarantined,
+                       NO_BRAND_TERM)
     logger.info("pull: %s", report.as_dict())
     return report
+
+
+def _has_more(stream: Iterator[tuple[Mention | QuarantinedRow, str | None]]) -> bool:
+    """Whether a stream stopped by max_items_per_run has more items: one is read ahead (not stored; the next run
+    reads it again) and the stream is closed."""
+    try:
+        return next(stream, None) is not None
+    except ListenerError:
+        return True
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 # --------------------------------------------------------------------------- language

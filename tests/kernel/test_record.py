@@ -5,7 +5,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from journeypulse.record import MAX_TEXT_CHARS, Mention, content_hash, make_mention_id, normalise_text
+from journeypulse.config import BrandConfig, SourceConfig
+from journeypulse.record import (
+    MAX_TEXT_CHARS,
+    Mention,
+    content_hash,
+    fit_language_tag,
+    make_mention_id,
+    normalise_text,
+    rejection_reason,
+)
 
 NOW = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
 
@@ -56,3 +65,42 @@ def test_unknown_fields_and_oversized_text_are_rejected() -> None:
 def test_empty_text_is_rejected() -> None:
     with pytest.raises(ValidationError):
         _mention(text="")
+
+
+@pytest.mark.parametrize(
+    ("tag", "stored"),
+    [
+        ("en", "en"),
+        ("  pt-BR ", "pt-BR"),
+        ("zh-Hant-TW-u-ca-chinese-x-private", "zh-Hant-TW"),
+        ("sr_Latn_RS_u_nu_latn_x_private", "sr-Latn-RS"),
+        ("de-DE-1901-1996-abcdefgh-bcdefghi", "de-DE-1901-1996"),
+        ("English (United States of America)", "English (United States of America)"),  # no tag: left to refuse
+    ],
+)
+def test_language_tags_longer_than_their_column_are_cut_at_subtag_boundaries(tag: str, stored: str) -> None:
+    assert fit_language_tag(tag) == stored
+
+
+def test_a_language_hint_that_is_no_tag_and_too_long_is_refused_with_a_reason_naming_the_field() -> None:
+    assert _mention(language_hint="zh-Hant-TW-u-ca-chinese-x-private").language_hint == "zh-Hant-TW"
+    with pytest.raises(ValidationError) as info:
+        _mention(language_hint="English (United States of America)", channel="c" * 101)
+    assert rejection_reason(info.value) == (
+        "channel is 101 characters, over the 100-character limit of its database column; "
+        "language_hint is 34 characters, over the 20-character limit of its database column")
+
+
+def test_source_and_brand_names_longer_than_their_columns_are_configuration_errors() -> None:
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        SourceConfig(name="s" * 201, kind="file")
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        BrandConfig(name="b" * 201)
+
+
+@pytest.mark.parametrize("field", ["native_id", "channel", "url", "metadata"])
+def test_a_lone_surrogate_in_any_field_is_refused_naming_the_field(field: str) -> None:
+    value: object = {"note": "bad \ud800"} if field == "metadata" else "bad \ud800"
+    with pytest.raises(ValidationError) as info:
+        _mention(**{field: value})
+    assert rejection_reason(info.value) == f"{field} holds an unpaired surrogate, which cannot be stored as UTF-8"

@@ -180,15 +180,17 @@ def test_csv_with_bom_crlf_and_quoted_multiline_fields_parses(build: Build) -> N
     assert [key(i) for i, _ in pairs].index("csv-5") == 4
 
 
-def test_csv_with_an_unterminated_quote_quarantines_the_rest_with_its_start_line(build: Build, tmp_path: Path) -> None:
+def test_csv_with_an_unterminated_quote_quarantines_only_its_first_line_once_the_file_settled(
+        build: Build, tmp_path: Path) -> None:
     path = tmp_path / "broken.csv"
     path.write_text('id,created_at,text\na,2026-10-01T00:00:00Z,Sorami ok\nb,2026-10-01T00:00:00Z,"Sorami open\n'
-                    "c,2026-10-01T00:00:00Z,swallowed\n", encoding="utf-8")
-    pairs = read(build(path))
-    assert [key(i) for i, _ in pairs] == ["a", "broken.csv:3"]
+                    "c,2026-10-01T00:00:00Z,Sorami after\n", encoding="utf-8")
+    assert [key(i) for i, _ in read(build(path))] == ["a"]  # still being written? the open record waits
+    pairs = read(build(path, settle_seconds=0))
+    assert [key(i) for i, _ in pairs] == ["a", "broken.csv:3", "c"]
     row = quarantined(pairs)["broken.csv:3"]
-    assert row.reason == "unterminated quoted field in the CSV record starting on line 3"
-    assert "swallowed" in row.payload
+    assert row.reason == "unterminated quoted field in the CSV record starting on line 3; only line 3 is quarantined"
+    assert row.payload == 'b,2026-10-01T00:00:00Z,"Sorami open'
 
 
 def test_contact_center_export_with_custom_columns_needs_no_brand_term(build: Build,
@@ -390,7 +392,9 @@ def test_check_names_the_missing_file_or_column(build: Build, tmp_path: Path) ->
         ({"path": "/x/a.jsonl", "bogus": 1}, "params.bogus"),
         ({"path": "/x/a.jsonl", "columns": {"sentiment": "s"}}, "params.columns: Value error, unknown record field"),
         ({"path": "/x/a.jsonl", "timezone": "Mars/Olympus"}, "params.timezone"),
-        ({"path": "/x/a.jsonl", "encoding": "utf-16"}, "params.encoding"),
+        ({"path": "/x/a.jsonl", "encoding": "utf-17"}, "params.encoding: Value error, unknown encoding"),
+        ({"path": "/x/a.jsonl", "brand": "Nowhere"}, "params.brand: brand 'Nowhere' is not one of"),
+        ({"path": "/x/a.jsonl", "brand_by_channel": {"chat": "Nowhere"}}, "params.brand_by_channel.chat"),
         ({"path": "/x/a.jsonl", "metadata_columns": ["author"]}, "metadata_columns ['author'] hold identities"),
         ({"path": "/x/a.jsonl", "columns": {"customer_id": "cust"}, "metadata_columns": ["customer_id"]},
          "reserved keys"),
