@@ -249,3 +249,60 @@ def test_select_coaching_candidates_fills_the_library_per_stage_and_a_rerun_adds
     assert report.processed > 0 and first == again
     assert len({stage for _, stage, _ in again}) >= 4
     assert not any(raw in text for _, _, text in again for raw in SAMPLE_PII)
+
+
+def _json(*args: str) -> list[dict[str, object]]:
+    code, out = _invoke(*args, "-f", "json")
+    assert code == 0, out
+    rows: list[dict[str, object]] = json.loads(out)
+    return rows
+
+
+def test_query_by_stage_aggregates_the_fact_rows_of_one_language_over_a_span_ending_at_until(
+        sample: tuple[Path, str]) -> None:
+    config = str(sample[0])
+    facts = _json("query", "-c", config, "--where", "lang=th", "--since", "2026-10-18", "--until", "2026-10-31",
+                  "--limit", "10000")
+    grouped = _json("query", "-c", config, "--by", "stage", "--brand", "Sorami", "--where", "lang=th",
+                    "--since", "14d", "--until", "2026-10-31", "-m", "mentions,negative_share,exit_signals")
+    assert facts and {f["language"] for f in facts} == {"th"}
+    expected: dict[object, list[dict[str, object]]] = {}
+    for fact in facts:
+        expected.setdefault(fact["stage"], []).append(fact)
+    assert [g["stage"] for g in grouped] == sorted(expected, key=str)
+    for group in grouped:
+        rows = expected[group["stage"]]
+        scored = [r for r in rows if r["sentiment"] is not None]
+        negative = sum(r["sentiment"] == "negative" for r in scored)
+        assert group["mentions"] == len(rows)
+        assert group["negative_share"] == (round(negative / len(scored), 3) if scored else None)
+        assert group["exit_signals"] == sum(r["exit_signal"] == 1 for r in rows)
+
+
+def test_query_names_exit_types_and_reasons_and_wraps_wide_cells_instead_of_cutting_them(
+        sample: tuple[Path, str]) -> None:
+    config = str(sample[0])
+    [row] = _json("query", "-c", config, "--by", "brand", "-m", "exit_signals,top_exit_types,top_exit_reasons")
+    assert row["brand"] == "Sorami" and int(str(row["exit_signals"])) > 0
+    reasons = re.findall(r"(\w+) \(\d+\)", str(row["top_exit_reasons"]))
+    assert reasons and set(reasons) <= {entry.name for entry in load_taxonomy().pain_points}
+    code, out = _invoke("query", "-c", config, "--by", "brand", "-m", "exit_signals,top_exit_types,top_exit_reasons")
+    assert code == 0 and "…" not in out
+    words = re.sub(r"[\s│┃]+", " ", out)
+    assert all(name in words for name in re.findall(r"\w+", str(row["top_exit_types"])))
+    code, out = _invoke("query", "-c", config, "--limit", "1")  # 21 columns: printed as one record per row
+    assert code == 0 and "exit_reason" in out and "…" not in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--by", "text"], "cannot group by text"),
+    (["--where", "text=refund"], "where column 'text' is not available"),
+    (["--where", "lang"], "COLUMN=VALUE"),
+    (["--by", "stage", "-m", "count(*)"], "unknown metric"),
+    (["v_daily_sentiment", "--by", "stage"], "aggregate v_journey_facts"),
+    (["--since", "yesterday"], "is not a day"),
+])
+def test_query_refuses_columns_and_metrics_outside_the_whitelists_with_exit_2(
+        sample: tuple[Path, str], args: list[str], message: str) -> None:
+    code, out = _invoke("query", "-c", str(sample[0]), *args)
+    assert code == 2 and message in out
