@@ -214,12 +214,12 @@ def query(
 
 def cx_map(
     config: ConfigOption = None,
-    brand: Annotated[str | None, typer.Option(help="one brand (default: every configured brand)")] = None,
+    brand: Annotated[str | None, typer.Option(help="only this brand (default: every brand, with a brand filter)")] = None,
     since: Annotated[datetime | None, typer.Option(help="period start (ISO, with timezone)")] = None,
     until: Annotated[datetime | None, typer.Option(help="period end, exclusive (ISO, with timezone)")] = None,
     out_dir: Annotated[Path | None, typer.Option(help="folder (default <data_dir>/reports)")] = None,
 ) -> None:
-    """Write the CX journey map (one offline HTML file per brand) and print its path."""
+    """Write the CX journey map (one offline HTML file with filters; one period for all brands) and print its path."""
     with _opened(config) as (settings, store):
         report = guard(lambda: analytics.write_cx_map(settings, store, brand=brand, since=since, until=until,
                                                        out_dir=out_dir))
