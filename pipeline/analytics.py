@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,7 +31,7 @@ from journeys.coaching import (
     export_training_pack,
     select_examples,
 )
-from journeys.cxmap import K_ANONYMITY, JourneyMap, PainPointStat, Quote, StageCell, render_cx_map
+from journeys.cxmap import K_ANONYMITY, MapLink, MapMention, build_cx_map, render_cx_map
 from journeys.playbook import Playbook, load_playbook
 from journeys.redaction import redact
 from journeys.taxonomy import Taxonomy, load_taxonomy
@@ -48,7 +47,7 @@ COACHING_PER_STAGE = 20
 ALERT_HISTORY_DAYS = 30
 _PAGE = 5000
 _PSEUDONYM = re.compile(r"[a-z]_[0-9a-f]{16}")
-_MAP_NAME = re.compile(r"cx-map-(?P<slug>.+)-(?P<start>\d{4}-\d{2}-\d{2})_(?P<end>\d{4}-\d{2}-\d{2})\.html")
+_MAP_NAME = re.compile(r"cx-map-(?:(?P<slug>.+)-)?(?P<start>\d{4}-\d{2}-\d{2})_(?P<end>\d{4}-\d{2}-\d{2})\.html")
 
 
 def _taxonomy(settings: Settings) -> Taxonomy:
@@ -100,8 +99,12 @@ def redact_rows(settings: Settings, columns: Sequence[str], rows: Sequence[tuple
 # --------------------------------------------------------------------------- CX map
 
 
-def map_period(store: Store, brand: str, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with the newest mention's day."""
+def map_period(store: Store, brand: str | None, since: datetime | None,
+               until: datetime | None) -> tuple[datetime, datetime]:
+    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with the newest mention's day.
+
+    The newest mention is looked up over every brand when ``brand`` is None, so all brands share one period.
+    """
     since, until = resolve_period(since, until)
     if until is None and since is not None:
         until = since + timedelta(days=WINDOW_DAYS)
@@ -115,88 +118,52 @@ def map_period(store: Store, brand: str, since: datetime | None, until: datetime
     return since, until
 
 
-@dataclass
-class _StageAgg:
-    mentions: set[str] = field(default_factory=set)
-    labels: dict[str, str] = field(default_factory=dict)
-    channels: dict[str, str] = field(default_factory=dict)
-    authors: set[str] = field(default_factory=set)
-    themes: dict[tuple[str, str], tuple[set[str], set[str]]] = field(default_factory=dict)  # (kind, name) -> ids, authors
-    best: dict[str, LinkedMention] = field(default_factory=dict)  # theme name or "" (stage) -> quote candidate
+def _map_mentions(store: Store, brand: str | None, since: datetime, until: datetime) -> list[MapMention]:
+    """The period's mentions with their current links; mentions without a link come from v_journey_facts."""
+    mentions: list[MapMention] = []
+    rows: list[LinkedMention] = []
 
-    def add(self, row: LinkedMention) -> None:
-        self.mentions.add(row.mention_id)
-        if row.label is not None:
-            self.labels[row.mention_id] = row.label
-        self.channels[row.mention_id] = row.touchpoint or row.channel or "unknown"
-        if row.author:
-            self.authors.add(row.author)
-        for kind, name in (("pain", row.pain_point), ("exit", row.exit_signal)):
-            if name:
-                ids, authors = self.themes.setdefault((kind, name), (set(), set()))
-                ids.add(row.mention_id)
-                if row.author:
-                    authors.add(row.author)
-        for theme in (row.pain_point or "", ""):
-            current = self.best.get(theme)
-            if current is None or _quote_rank(row) < _quote_rank(current):
-                self.best[theme] = row
+    def flush() -> None:
+        if rows:
+            first = rows[0]
+            links = tuple(MapLink(r.stage, r.pain_point, r.exit_signal, r.link_confidence) for r in rows)
+            mentions.append(MapMention(first.mention_id, first.brand or "", first.language, first.channel, first.author,
+                                       first.created_at.astimezone(UTC).date(), first.label,
+                                       first.sentiment_confidence, first.text, links))
+            rows.clear()
 
-
-def _quote_rank(row: LinkedMention) -> tuple[float, str]:
-    return (-(row.sentiment_confidence or 0.0) - row.link_confidence, row.mention_id)
-
-
-def _aggregate(store: Store, brand: str, since: datetime, until: datetime) -> dict[str, _StageAgg]:
-    stages: dict[str, _StageAgg] = defaultdict(_StageAgg)
     for row in _linked(store, brand=brand, since=since, until=until):
-        stages[row.stage].add(row)
-    return stages
+        if rows and rows[0].mention_id != row.mention_id:
+            flush()
+        rows.append(row)
+    flush()
+    where = {"stage": ["unlinked"], **({"brand": [brand]} if brand is not None else {})}
+    columns, facts = store.query_view("v_journey_facts", filters={}, limit=None, where=where)
+    for fact in (dict(zip(columns, values, strict=True)) for values in facts):
+        created = fact["created_at"]
+        if isinstance(created, datetime) and since <= created < until:
+            mentions.append(MapMention(str(fact["mention_id"]), str(fact["brand"] or ""), _str(fact["language"]),
+                                       _str(fact["channel"]), None, created.astimezone(UTC).date(),
+                                       _str(fact["sentiment"]), None, ""))
+    return mentions
 
 
-def _quote(row: LinkedMention, authors: int, keep: Sequence[str]) -> Quote:
-    text = redact(row.text, language=row.language, keep=keep).text
-    return Quote(text, authors, row.language, row.label, row.touchpoint or row.channel, row.pain_point)
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
-def _cell(name: str, label: str, agg: _StageAgg, previous: _StageAgg | None, keep: Sequence[str]) -> StageCell:
-    counts = Counter(agg.labels.values())
-    stats = {kind: tuple(PainPointStat(n, len(ids), len(auth)) for (k, n), (ids, auth) in agg.themes.items() if k == kind)
-             for kind in ("pain", "exit")}
-    quotes: list[Quote] = []
-    for stat in sorted(stats["pain"], key=lambda s: (-s.mentions, s.name)):
-        if stat.authors >= K_ANONYMITY and len(quotes) < 3:
-            quotes.append(_quote(agg.best[stat.name], stat.authors, keep))
-    stage_quote = agg.best.get("")
-    if len(quotes) < 3 and stage_quote is not None and len(agg.authors) >= K_ANONYMITY and \
-            all(q.text != redact(stage_quote.text, language=stage_quote.language, keep=keep).text for q in quotes):
-        quotes.append(_quote(stage_quote, len(agg.authors), keep))
-    prev_volume = prev_net = None
-    if previous is not None and previous.mentions:
-        prev_counts = Counter(previous.labels.values())
-        prev_volume = len(previous.mentions)
-        prev_net = (prev_counts["positive"] - prev_counts["negative"]) / prev_volume * 100
-    return StageCell(
-        stage=name, volume=len(agg.mentions), positive=counts["positive"], neutral=counts["neutral"],
-        negative=counts["negative"], previous_volume=prev_volume, previous_net=prev_net,
-        pain_points=stats["pain"], channels=tuple(Counter(agg.channels.values()).items()),
-        exit_signals=stats["exit"], quotes=tuple(quotes), label=label,
-    )
-
-
-def build_journey_map(settings: Settings, store: Store, brand: str, since: datetime, until: datetime) -> JourneyMap:
-    """One brand's map for [since, until) with the equally long previous period as the trend baseline."""
+def build_map_data(settings: Settings, store: Store, brand: str | None, since: datetime,
+                   until: datetime) -> dict[str, Any]:
+    """The map's data for [since, until): every brand (or one), k-anonymous, quotes redacted."""
     taxonomy = _taxonomy(settings)
-    keep = _keep_terms(settings, brand)
-    current = _aggregate(store, brand, since, until)
-    previous = _aggregate(store, brand, since - (until - since), since)
-    labels = {stage.name: stage.label for stage in taxonomy.stages}
-    order = [*taxonomy.stage_names, *sorted(set(current) - set(taxonomy.stage_names))]
-    cells = tuple(_cell(name, labels.get(name, name), current.get(name, _StageAgg()), previous.get(name), keep)
-                  for name in order)
     end = (until - timedelta(microseconds=1)).date()
-    return JourneyMap(brand, since.date(), end, cells, previous_label=f"{(since - (until - since)).date()} to "
-                      f"{(since - timedelta(microseconds=1)).date()}")
+    who = brand if brand is not None else ", ".join(b.name for b in settings.brands)
+    return build_cx_map(
+        _map_mentions(store, brand, since, until),
+        stages=[(stage.name, stage.label) for stage in taxonomy.stages],
+        period_start=since.date(), period_end=end, title=f"{who} — customer journey map, {since.date()} to {end}",
+        min_authors=K_ANONYMITY, keep=_keep_terms(settings, brand),
+    )
 
 
 def _slug(value: str) -> str:
@@ -212,16 +179,16 @@ def write_cx_map(
     until: datetime | None = None,
     out_dir: Path | None = None,
 ) -> StepReport:
-    """Render ``<data_dir>/reports/cx-map-<brand>-<start>_<end>.html`` for one brand or every configured brand."""
-    brands = [settings.brand(brand).name] if brand is not None else [b.name for b in settings.brands]
+    """Render one map for every brand (``cx-map-<start>_<end>.html``, with a brand filter) or for one brand
+    (``cx-map-<brand>-<start>_<end>.html``) under ``<data_dir>/reports``."""
+    name = settings.brand(brand).name if brand is not None else None
+    start, end = map_period(store, None, since, until)
+    data = build_map_data(settings, store, name, start, end)
     folder = out_dir or settings.data_dir / "reports"
-    paths = []
-    for name in brands:
-        start, end = map_period(store, name, since, until)
-        journey_map = build_journey_map(settings, store, name, start, end)
-        target = folder / f"cx-map-{_slug(name)}-{journey_map.period_start}_{journey_map.period_end}.html"
-        paths.append(render_cx_map(journey_map, out_path=target, keep=_keep_terms(settings, name)))
-    return StepReport("write_cx_map", len(paths), "; ".join(str(p) for p in paths))
+    prefix = "cx-map-" if name is None else f"cx-map-{_slug(name)}-"
+    target = folder / f"{prefix}{data['period'][0]}_{data['period'][1]}.html"
+    path = render_cx_map(data, out_path=target)
+    return StepReport("write_cx_map", 1, str(path))
 
 
 # --------------------------------------------------------------------------- coaching
@@ -359,11 +326,12 @@ def forget_author(settings: Settings, store: Store, who: str) -> tuple[ForgetRep
     reports = settings.data_dir / "reports"
     for path in sorted(reports.glob("cx-map-*.html")) if reports.exists() else []:
         match = _MAP_NAME.fullmatch(path.name)
-        if match is None or match["slug"] not in slugs:
+        if match is None or (match["slug"] is not None and match["slug"] not in slugs):
             raise PipelineError(f"forget-author: cannot tell which map {path} is; delete it or re-run `journeypulse map`")
         start = datetime.combine(date.fromisoformat(match["start"]), time(), UTC)
         end = datetime.combine(date.fromisoformat(match["end"]) + timedelta(days=1), time(), UTC)
-        done = write_cx_map(settings, store, brand=slugs[match["slug"]], since=start, until=end, out_dir=reports)
+        brand = slugs[match["slug"]] if match["slug"] is not None else None
+        done = write_cx_map(settings, store, brand=brand, since=start, until=end, out_dir=reports)
         rewritten.extend(Path(p) for p in done.detail.split("; "))
     logger.info("forgot an author: %d mentions removed, %d exports rewritten", report.mentions, len(rewritten))
     return report, rewritten
@@ -373,7 +341,7 @@ __all__ = [
     "COACHING_PER_STAGE",
     "WINDOW_DAYS",
     "author_pseudonym",
-    "build_journey_map",
+    "build_map_data",
     "check_alerts",
     "coaching_candidates",
     "default_pack_dir",

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from journeypulse.config import Settings
 from journeypulse.errors import PipelineError
-from pipeline import cli_analytics, steps
+from pipeline import cli_analytics, cli_explore, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
 from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
@@ -33,6 +33,7 @@ sources_app = typer.Typer(help="Inspect and check the configured sources.", no_a
 app.add_typer(sources_app, name="sources")
 app.command("query")(cli_analytics.query)
 app.command("map")(cli_analytics.cx_map)
+app.command("explore")(cli_explore.explore)
 app.add_typer(cli_analytics.coach_app, name="coach")
 app.command("label")(cli_analytics.label)
 app.add_typer(cli_analytics.alerts_app, name="alerts")

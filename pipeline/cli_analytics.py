@@ -10,21 +10,26 @@ import contextlib
 import csv
 import io
 import json
+import re
 import tempfile
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.table import Table
 
 from journeypulse.config import Settings
+from journeypulse.errors import StorageError
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
-from storage import VIEW_COLUMNS, Store
+from storage import VIEW_COLUMNS, FactQuery, Store
+from storage.facts import DEFAULT_METRICS, FACT_VIEW, METRICS, validate_query
+from storage.views import view as view_handle
+from storage.views import where_clauses
 
 coach_app = typer.Typer(help="Coaching examples: pull, review, export training packs.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules on daily stage sentiment.", no_args_is_help=True)
@@ -71,33 +76,51 @@ def _cell(value: object) -> str | int | float | bool | None:
     return value  # type: ignore[return-value]
 
 
-def query(
-    view: Annotated[str, typer.Argument(help="a view from storage/VIEWS.md, e.g. v_daily_sentiment")],
-    config: ConfigOption = None,
-    brand: Annotated[str | None, typer.Option()] = None,
-    product: Annotated[str | None, typer.Option(help="configured product among the matched terms")] = None,
-    source: Annotated[str | None, typer.Option()] = None,
-    language: Annotated[str | None, typer.Option()] = None,
-    stage: Annotated[str | None, typer.Option()] = None,
-    since: DayOption = None,
-    until: DayOption = None,
-    format: Annotated[QueryFormat, typer.Option("--format", "-f")] = QueryFormat.table,
-    limit: Annotated[int, typer.Option(help="most rows to print", min=1)] = 100,
-) -> None:
-    """Rows of an analyst view (columns documented in storage/VIEWS.md) as a table, CSV or JSON; mention text is
-    redacted."""
-    if view not in VIEW_COLUMNS:
-        err_console.print(f"[bold red]error:[/] view {view!r} is not queryable; choose one of: "
-                          f"{', '.join(VIEW_COLUMNS)}", highlight=False)
-        raise typer.Exit(2)
-    filters: dict[str, object] = {k: v for k, v in {"brand": brand, "product": product, "source": source,
-                                                    "language": language, "stage": stage}.items() if v is not None}
-    for key, value in (("since", _day(since, "--since")), ("until", _day(until, "--until"))):
-        if value is not None:
-            filters[key] = value
-    with _opened(config) as (settings, store):
-        columns, raw_rows = guard(lambda: store.query_view(view, filters=filters, limit=limit))
-    rows = analytics.redact_rows(settings, columns, raw_rows)  # mention text is shown redacted, like every export
+SINCE_HELP = ("UTC day YYYY-MM-DD, or a span back from --until (default today): 7d = the 7 days ending then, "
+              "2w = 14 days")
+_SPAN = re.compile(r"(\d+)([dw])")
+
+
+def _since(value: str | None, until: date | None) -> date | None:
+    """``--since``: a day, or ``Nd`` / ``Nw`` counted back from ``until`` (inclusive), default today (UTC)."""
+    if value is None:
+        return None
+    span = _SPAN.fullmatch(value.strip())
+    if span is None:
+        return _day(value, "--since")
+    days = int(span.group(1)) * (7 if span.group(2) == "w" else 1)
+    if days < 1:
+        _usage_error(f"--since {value!r} must span at least one day")
+    end = until if until is not None else datetime.now(UTC).date()
+    return end - timedelta(days=days - 1)
+
+
+def _usage_error(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """Comma-separated and repeated option values, in order, blanks dropped."""
+    return [name.strip() for value in values or [] for name in value.split(",") if name.strip()]
+
+
+def _where(values: list[str] | None) -> dict[str, list[str]]:
+    """``--where col=a,b`` (repeatable) -> {col: [a, b]}; repeating a column adds values."""
+    where: dict[str, list[str]] = {}
+    for item in values or []:
+        column, sep, wanted = item.partition("=")
+        if not sep or not column.strip():
+            _usage_error(f"--where {item!r}: write COLUMN=VALUE[,VALUE...], e.g. lang=th")
+        where.setdefault(column.strip(), []).extend(v.strip() for v in wanted.split(",") if v.strip())
+    return where
+
+
+def _print_rows(columns: list[str], rows: list[tuple[object, ...]], format: QueryFormat, title: str) -> None:
+    """Rows as JSON (list of objects), CSV (header row first) or a rich table whose wide cells wrap.
+
+    When the headers alone are wider than the terminal, each row prints as its own column/value table.
+    """
     if format is QueryFormat.json:
         typer.echo(json.dumps([{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in rows],
                               ensure_ascii=False, indent=2))
@@ -107,21 +130,97 @@ def query(
         writer.writerow(columns)
         writer.writerows([[_cell(v) for v in row] for row in rows])
         typer.echo(buffer.getvalue(), nl=False)
+    elif sum(len(column) + 3 for column in columns) + 1 > console.width:
+        # Too many columns to show side by side without breaking every header: one record per row.
+        console.print(f"[italic]{title}[/]", highlight=False)
+        for number, row in enumerate(rows, 1):
+            record = Table(title=f"row {number}", show_header=False, title_justify="left")
+            record.add_column("column", style="bold", no_wrap=True)
+            record.add_column("value", overflow="fold")
+            for column, value in zip(columns, row, strict=True):
+                record.add_row(column, "" if value is None else str(_cell(value)))
+            console.print(record)
     else:
-        table = Table(*columns, title=f"{view} ({len(rows)} rows)")
+        table = Table(title=title)
+        for i, column in enumerate(columns):
+            numeric = rows and all(isinstance(row[i], int | float) for row in rows if row[i] is not None)
+            table.add_column(column, overflow="fold", min_width=len(column), justify="right" if numeric else "left")
         for row in rows:
             table.add_row(*("" if v is None else str(_cell(v)) for v in row))
         console.print(table)
 
 
+def query(
+    view: Annotated[str, typer.Argument(help="a view from storage/VIEWS.md")] = FACT_VIEW,
+    config: ConfigOption = None,
+    brand: Annotated[str | None, typer.Option()] = None,
+    product: Annotated[str | None, typer.Option(help="configured product among the matched terms")] = None,
+    source: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str | None, typer.Option()] = None,
+    stage: Annotated[str | None, typer.Option()] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        help="COLUMN=VALUE[,VALUE...] (repeatable; lang = language), e.g. --where lang=th --where exit_signal=1")] = None,
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    until: DayOption = None,
+    by: Annotated[list[str] | None, typer.Option(
+        help="aggregate v_journey_facts per these columns (comma-separated), e.g. stage,lang; also day, week, month")
+    ] = None,
+    metrics: Annotated[list[str] | None, typer.Option(
+        "--metrics", "-m", help=f"what to compute per group (comma-separated): {', '.join(METRICS)}")] = None,
+    sort: Annotated[str | None, typer.Option(help="order groups by this metric, largest first")] = None,
+    format: Annotated[QueryFormat, typer.Option("--format", "-f")] = QueryFormat.table,
+    limit: Annotated[int, typer.Option(help="most rows (or groups) to print", min=1)] = 100,
+) -> None:
+    """Rows of an analyst view (default v_journey_facts), or with --by/--metrics aggregates of v_journey_facts.
+
+    Columns are documented in storage/VIEWS.md. Output as a table (wide cells wrap), CSV or JSON.
+    """
+    if view not in VIEW_COLUMNS:
+        _usage_error(f"view {view!r} is not queryable; choose one of: {', '.join(VIEW_COLUMNS)}")
+    end = _day(until, "--until")
+    start = _since(since, end)
+    conditions = _where(where)
+    for column, value in (("brand", brand), ("source", source), ("language", language), ("stage", stage)):
+        if value is not None:
+            conditions.setdefault(column, []).append(value)
+    if by is not None or metrics is not None or sort is not None:
+        if view != FACT_VIEW:
+            _usage_error(f"--by, --metrics and --sort aggregate {FACT_VIEW}, not {view}")
+        if product is not None:
+            _usage_error("--product lists mentions; it does not combine with --by or --metrics")
+        fact_query = FactQuery(by=_names(by), metrics=tuple(_names(metrics)) or DEFAULT_METRICS, where=conditions,
+                               since=start, until=end, sort=sort, limit=limit)
+        try:
+            validate_query(fact_query)
+        except StorageError as exc:
+            _usage_error(str(exc))
+        with _opened(config) as (_settings, store):
+            columns, rows = guard(lambda: store.aggregate_facts(fact_query))
+        grouping = f" by {', '.join(fact_query.by)}" if fact_query.by else ""
+        _print_rows(columns, rows, format, f"{view}{grouping} ({len(rows)} groups)")
+        return
+    try:
+        where_clauses(view_handle(view), view, conditions)  # names and values checked before opening the store
+    except StorageError as exc:
+        _usage_error(str(exc))
+    filters: dict[str, object] = {} if product is None else {"product": product}
+    for key, day in (("since", start), ("until", end)):
+        if day is not None:
+            filters[key] = day
+    with _opened(config) as (settings, store):
+        columns, raw_rows = guard(lambda: store.query_view(view, filters=filters, limit=limit, where=conditions))
+    rows = analytics.redact_rows(settings, columns, raw_rows)  # mention text is shown redacted, like every export
+    _print_rows(columns, rows, format, f"{view} ({len(rows)} rows)")
+
+
 def cx_map(
     config: ConfigOption = None,
-    brand: Annotated[str | None, typer.Option(help="one brand (default: every configured brand)")] = None,
+    brand: Annotated[str | None, typer.Option(help="only this brand (default: every brand, with a brand filter)")] = None,
     since: Annotated[datetime | None, typer.Option(help="period start (ISO, with timezone)")] = None,
     until: Annotated[datetime | None, typer.Option(help="period end, exclusive (ISO, with timezone)")] = None,
     out_dir: Annotated[Path | None, typer.Option(help="folder (default <data_dir>/reports)")] = None,
 ) -> None:
-    """Write the CX journey map (one offline HTML file per brand) and print its path."""
+    """Write the CX journey map (one offline HTML file with filters; one period for all brands) and print its path."""
     with _opened(config) as (settings, store):
         report = guard(lambda: analytics.write_cx_map(settings, store, brand=brand, since=since, until=until,
                                                        out_dir=out_dir))

@@ -4,6 +4,7 @@ Use ``Store.open(url)``; it migrates to the newest revision and offers the metho
 Views and their columns are documented in storage/VIEWS.md.
 """
 
+from storage.facts import FactQuery
 from storage.records import (
     SENTIMENT_LABELS,
     AlertRow,
@@ -32,6 +33,7 @@ __all__ = [
     "CoachingReviewRow",
     "CorrectionRow",
     "DailyStageCount",
+    "FactQuery",
     "ForgetReport",
     "JourneyLinkRow",
     "LanguageResult",

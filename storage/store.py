@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from journeypulse.errors import StorageError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage import cx, enrichment, ingest, views
+from storage import cx, enrichment, facts, ingest, views
 from storage import migrate as migrations
 from storage.records import (
     AlertRow,
@@ -313,13 +313,26 @@ class Store:
             return list(conn.execute(stmt).keys())
 
     def query_view(
-        self, view: str, *, filters: Mapping[str, object], limit: int | None
+        self,
+        view: str,
+        *,
+        filters: Mapping[str, object],
+        limit: int | None,
+        where: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[list[str], list[tuple[object, ...]]]:
-        """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters."""
-        stmt = views.view_query(view, filters, limit, dialect=self.dialect)
+        """Rows of a whitelisted view (see storage/VIEWS.md) with brand/source/language/stage/since/until filters.
+
+        ``where`` maps further columns (``views.where_columns(view)``) to the values they may take.
+        """
+        stmt = views.view_query(view, filters, limit, dialect=self.dialect, where=where)
         with self._transaction(f"reading view {view}") as conn:
             result = conn.execute(stmt)
             return list(result.keys()), [tuple(row) for row in result]
+
+    def aggregate_facts(self, query: facts.FactQuery) -> tuple[list[str], list[tuple[object, ...]]]:
+        """Grouped counts, shares and top pain points / exit types over ``v_journey_facts`` (storage/facts.py)."""
+        with self._transaction("aggregating v_journey_facts") as conn:
+            return facts.aggregate_facts(conn, query, dialect=self.dialect)
 
     # -- CX: coaching library, corrections, alerts, privacy (see storage/cx.py) ---------------------
 

@@ -6,7 +6,7 @@ listed per view match the migration and storage/VIEWS.md (a test checks them aga
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -139,6 +139,29 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "action_no": _INT,
         "experience_no": _INT,
     },
+    "v_journey_facts": {
+        "mention_id": _STR,
+        "brand": _STR,
+        "language": _STR,
+        "channel": _STR,
+        "source": _STR,
+        "source_kind": _STR,
+        "day": _DAY,
+        "created_at": _TS,
+        "sentiment": _STR,
+        "sentiment_confidence": _FLOAT,
+        "stage": _STR,
+        "stage_confidence": _FLOAT,
+        "is_primary": _INT,
+        "touchpoint": _STR,
+        "pain_point": _STR,
+        "pain_points": _INT,
+        "exit_signal": _INT,
+        "exit_type": _STR,
+        "exit_reason": _STR,
+        "question": _INT,
+        "needs_review": _INT,
+    },
     "v_contact_center_levels": {
         "brand": _STR,
         "channel": _STR,
@@ -163,6 +186,7 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "summary_daily_sentiment": ("day", "brand", "source", "channel", "language", "stage"),
     "v_contact_center_events": ("customer_id", "created_at", "mention_id"),
     "v_contact_center_levels": ("brand", "channel"),
+    "v_journey_facts": ("created_at", "mention_id", "stage"),
     "summary_stage_pain_points": ("brand", "stage", "mentions", "pain_point"),
 }
 _DESCENDING = {("v_stage_pain_points", "mentions"), ("summary_stage_pain_points", "mentions")}
@@ -170,6 +194,56 @@ _DESCENDING = {("v_stage_pain_points", "mentions"), ("summary_stage_pain_points"
 EQUALITY_FILTERS = ("brand", "source", "language", "stage")
 DAY_FILTERS = ("since", "until")  # inclusive day range on the view's ``day`` column
 PRODUCT_FILTER = "product"  # a configured product among the mention's matched terms (views with mention_id)
+WHERE_ALIASES = {"lang": "language"}
+"""Short names accepted by ``--where`` (``lang=th``)."""
+_NOT_WHERE = frozenset({"text", "url"})  # free text is searched with SQL, not filtered by equality
+
+
+def where_columns(name: str) -> list[str]:
+    """Columns of a whitelisted view that ``where`` may test for equality (text, number and flag columns)."""
+    return [col for col, type_ in view_columns_typed(name).items()
+            if col not in _NOT_WHERE and isinstance(type_, sa.String | sa.Integer | sa.Boolean)]
+
+
+def view_columns_typed(name: str) -> dict[str, TypeEngine[Any]]:
+    columns = VIEW_COLUMNS.get(name)
+    if columns is None:
+        raise StorageError(f"view {name!r} is not queryable; choose one of: {', '.join(VIEW_COLUMNS)}")
+    return columns
+
+
+def _where_value(name: str, column: str, type_: TypeEngine[Any], value: str) -> object:
+    if isinstance(type_, sa.Boolean):
+        folded = value.strip().casefold()
+        if folded in {"1", "true", "yes"}:
+            return True
+        if folded in {"0", "false", "no"}:
+            return False
+        raise StorageError(f"where {column}={value!r} on {name}: use true/false or 1/0")
+    if isinstance(type_, sa.Integer):
+        try:
+            return int(value)
+        except ValueError:
+            raise StorageError(f"where {column}={value!r} on {name}: {column} is a whole number") from None
+    return value
+
+
+def where_clauses(table: sa.TableClause, name: str, where: Mapping[str, Sequence[str]]) -> list[sa.ColumnElement[bool]]:
+    """``column IN (values)`` per entry; column names must be in ``where_columns(name)`` (aliases allowed).
+
+    Values are bound parameters; only whitelisted column names reach the SQL.
+    """
+    allowed = where_columns(name)
+    clauses: list[sa.ColumnElement[bool]] = []
+    for key, values in where.items():
+        column = WHERE_ALIASES.get(key, key)
+        if column not in allowed:
+            raise StorageError(f"where column {key!r} is not available on view {name}; use one of: {', '.join(allowed)}")
+        if not values:
+            raise StorageError(f"where {key}= needs at least one value")
+        type_ = VIEW_COLUMNS[name][column]
+        clauses.append(table.c[column].in_([_where_value(name, column, type_, v) for v in values]))
+    return clauses
 
 
 def _has_product(mention_id: sa.ColumnElement[Any], product: str, dialect: str) -> sa.ColumnElement[bool]:
@@ -188,9 +262,7 @@ def _has_product(mention_id: sa.ColumnElement[Any], product: str, dialect: str) 
 
 def view(name: str) -> sa.TableClause:
     """A typed, read-only handle on a whitelisted view."""
-    columns = VIEW_COLUMNS.get(name)
-    if columns is None:
-        raise StorageError(f"view {name!r} is not queryable; choose one of: {', '.join(VIEW_COLUMNS)}")
+    columns = view_columns_typed(name)
     return sa.table(name, *(sa.column(col, type_) for col, type_ in columns.items()))
 
 
@@ -214,11 +286,19 @@ def _as_day(key: str, value: object) -> date:
 
 
 def view_query(
-    name: str, filters: Mapping[str, object], limit: int | None, *, dialect: str = "sqlite"
+    name: str,
+    filters: Mapping[str, object],
+    limit: int | None,
+    *,
+    dialect: str = "sqlite",
+    where: Mapping[str, Sequence[str]] | None = None,
 ) -> sa.Select[Any]:
-    """SELECT * from a whitelisted view with whitelisted filters, in the view's stable order."""
+    """SELECT * from a whitelisted view with whitelisted filters, in the view's stable order.
+
+    ``where`` maps a column (see ``where_columns``) to the values it may take.
+    """
     table = view(name)
-    stmt = sa.select(table)
+    stmt = sa.select(table).where(*where_clauses(table, name, where or {}))
     for key, value in filters.items():
         if key == PRODUCT_FILTER and "mention_id" in table.c:
             if not isinstance(value, str):

@@ -9,13 +9,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from journeys.taxonomy import load_taxonomy
-from pipeline import analytics, steps
+from pipeline import steps
 from pipeline.cli import app
 from storage import VIEW_COLUMNS
 
@@ -87,7 +88,7 @@ def test_run_ends_by_printing_the_path_of_the_cx_map_it_wrote(sample: tuple[Path
     assert match, output
     path = Path(match.group(1))
     assert path.exists() and path.parent == steps.load_run_settings(config).data_dir / "reports"
-    assert re.fullmatch(r"cx-map-sorami-\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}\.html", path.name)
+    assert re.fullmatch(r"cx-map-\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}\.html", path.name)  # every brand, one period
 
 
 @pytest.mark.parametrize("view", list(VIEW_COLUMNS))
@@ -144,29 +145,34 @@ def test_query_of_an_unknown_view_or_unavailable_filter_says_what_is_allowed(sam
     assert code == 1 and "not available on view v_daily_sentiment" in out
 
 
-def test_cx_map_shows_every_stage_and_only_pain_points_and_quotes_backed_by_5_authors(sample: tuple[Path, str],
-                                                                                     tmp_path: Path) -> None:
+def _map_data(page: str) -> dict[str, Any]:
+    match = re.search(r'<script type="application/json" id="cx-data">(.*?)</script>', page, re.DOTALL)
+    assert match, "the map carries its data as JSON"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+def test_cx_map_counts_distinct_mentions_and_lists_only_themes_and_quotes_backed_by_5_authors(
+        sample: tuple[Path, str], tmp_path: Path) -> None:
     config = sample[0]
-    code, out = _invoke("map", "-c", str(config), "--out-dir", str(tmp_path))
+    code, out = _invoke("map", "-c", str(config), "--out-dir", str(tmp_path), "--brand", "Sorami")
     assert code == 0, out
     page = next(tmp_path.glob("cx-map-sorami-*.html")).read_text(encoding="utf-8")
-    for stage in load_taxonomy().stage_names:
-        assert f'data-stage="{stage}"' in page
-    settings = steps.load_run_settings(config)
-    with steps.open_store(settings) as store:
-        since, until = analytics.map_period(store, "Sorami", None, None)
-        journey_map = analytics.build_journey_map(settings, store, "Sorami", since, until)
-    sections = dict(re.findall(r'data-stage="([^"]+)">(.*?)</section>', page, re.DOTALL))
-    hidden = shown = 0
-    for cell in journey_map.stages:
-        for stat in (*cell.pain_points, *cell.exit_signals):
-            listed = f"<li>{stat.name} <b>" in sections[cell.stage]
-            assert listed == (stat.authors >= 5) or not listed, (cell.stage, stat)
-            hidden += stat.authors < 5
-            shown += listed
-        assert all(q.authors >= 5 for q in cell.quotes)
-    assert hidden and shown, "the sample should exercise both sides of the k-anonymity rule"
-    assert "<blockquote" in page
+    data = _map_data(page)
+    assert [stage for stage, _ in data["stages"]][:8] == list(load_taxonomy().stage_names)
+    facts = _json("query", "-c", str(config), "--since", data["period"][0], "--until", data["period"][1],
+                  "--limit", "100000")
+    mentions = {f["mention_id"] for f in facts}
+    linked = {f["mention_id"] for f in facts if f["stage"] != "unlinked"}
+    assert sum(row[4] for row in data["totals"]) == len(mentions)  # distinct mentions, not stage links
+    assert sum(row[5] for row in data["totals"]) == len(linked)
+    assert sum(row[5] for row in data["cells"]) == len([f for f in facts if f["stage"] != "unlinked"])
+    everything = data["scopes"]["0|-1|-1|-1"]
+    listed = sum(len(cell["pain"]) + len(cell["exit"]) for cell in everything.values())
+    hidden = sum(cell["pain_hidden"][0] + cell["exit_hidden"][0] for cell in everything.values())
+    assert listed and hidden, "the sample should exercise both sides of the k-anonymity rule"
+    primary = {f["mention_id"]: f["stage"] for f in facts if f["is_primary"] == 1}
+    assert data["quotes"] and all(q["stage"] in primary.values() for q in data["quotes"])
     for raw in SAMPLE_PII:
         assert raw not in page
 
@@ -257,3 +263,60 @@ def test_select_coaching_candidates_fills_the_library_per_stage_and_a_rerun_adds
     assert report.processed > 0 and first == again
     assert len({stage for _, stage, _ in again}) >= 4
     assert not any(raw in text for _, _, text in again for raw in SAMPLE_PII)
+
+
+def _json(*args: str) -> list[dict[str, object]]:
+    code, out = _invoke(*args, "-f", "json")
+    assert code == 0, out
+    rows: list[dict[str, object]] = json.loads(out)
+    return rows
+
+
+def test_query_by_stage_aggregates_the_fact_rows_of_one_language_over_a_span_ending_at_until(
+        sample: tuple[Path, str]) -> None:
+    config = str(sample[0])
+    facts = _json("query", "-c", config, "--where", "lang=th", "--since", "2026-10-18", "--until", "2026-10-31",
+                  "--limit", "10000")
+    grouped = _json("query", "-c", config, "--by", "stage", "--brand", "Sorami", "--where", "lang=th",
+                    "--since", "14d", "--until", "2026-10-31", "-m", "mentions,negative_share,exit_signals")
+    assert facts and {f["language"] for f in facts} == {"th"}
+    expected: dict[object, list[dict[str, object]]] = {}
+    for fact in facts:
+        expected.setdefault(fact["stage"], []).append(fact)
+    assert [g["stage"] for g in grouped] == sorted(expected, key=str)
+    for group in grouped:
+        rows = expected[group["stage"]]
+        scored = [r for r in rows if r["sentiment"] is not None]
+        negative = sum(r["sentiment"] == "negative" for r in scored)
+        assert group["mentions"] == len(rows)
+        assert group["negative_share"] == (round(negative / len(scored), 3) if scored else None)
+        assert group["exit_signals"] == sum(r["exit_signal"] == 1 for r in rows)
+
+
+def test_query_names_exit_types_and_reasons_and_wraps_wide_cells_instead_of_cutting_them(
+        sample: tuple[Path, str]) -> None:
+    config = str(sample[0])
+    [row] = _json("query", "-c", config, "--by", "brand", "-m", "exit_signals,top_exit_types,top_exit_reasons")
+    assert row["brand"] == "Sorami" and int(str(row["exit_signals"])) > 0
+    reasons = re.findall(r"(\w+) \(\d+\)", str(row["top_exit_reasons"]))
+    assert reasons and set(reasons) <= {entry.name for entry in load_taxonomy().pain_points}
+    code, out = _invoke("query", "-c", config, "--by", "brand", "-m", "exit_signals,top_exit_types,top_exit_reasons")
+    assert code == 0 and "…" not in out
+    words = re.sub(r"[\s│┃]+", " ", out)
+    assert all(name in words for name in re.findall(r"\w+", str(row["top_exit_types"])))
+    code, out = _invoke("query", "-c", config, "--limit", "1")  # 21 columns: printed as one record per row
+    assert code == 0 and "exit_reason" in out and "…" not in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--by", "text"], "cannot group by text"),
+    (["--where", "text=refund"], "where column 'text' is not available"),
+    (["--where", "lang"], "COLUMN=VALUE"),
+    (["--by", "stage", "-m", "count(*)"], "unknown metric"),
+    (["v_daily_sentiment", "--by", "stage"], "aggregate v_journey_facts"),
+    (["--since", "yesterday"], "is not a day"),
+])
+def test_query_refuses_columns_and_metrics_outside_the_whitelists_with_exit_2(
+        sample: tuple[Path, str], args: list[str], message: str) -> None:
+    code, out = _invoke("query", "-c", str(sample[0]), *args)
+    assert code == 2 and message in out

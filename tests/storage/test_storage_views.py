@@ -20,7 +20,8 @@ import pytest
 
 from journeypulse.errors import StorageError
 from journeypulse.record import Mention
-from storage import VIEW_COLUMNS, JourneyLinkRow, LanguageResult, SentimentResult, StageSummary, Store
+from storage import VIEW_COLUMNS, FactQuery, JourneyLinkRow, LanguageResult, SentimentResult, StageSummary, Store
+from storage.facts import METRICS
 
 MakeMention = Callable[..., Mention]
 DAY1, DAY2 = date(2026, 11, 2), date(2026, 11, 3)
@@ -240,3 +241,96 @@ def test_query_view_rejects_view_and_filter_names_outside_the_whitelist(store: S
     with pytest.raises(StorageError, match="limit must be a positive number"):
         store.query_view("v_daily_sentiment", filters={}, limit=0)
     assert store.counts()["mentions"] == 0
+
+
+def _facts(store: Store, **where: list[str]) -> dict[tuple[str, str], dict[str, object]]:
+    columns, rows = store.query_view("v_journey_facts", filters={}, limit=None, where=where)
+    return {(str(r["mention_id"]), str(r["stage"])): r for r in (dict(zip(columns, row, strict=True)) for row in rows)}
+
+
+def test_journey_facts_have_one_row_per_mention_and_stage_with_unlinked_mentions_under_unlinked(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    facts = _facts(store)
+    ids = {k: m.id for k, m in data.items()}
+    assert set(facts) == {
+        (ids["m1"], "delivery"), (ids["m1"], "support"), (ids["m2"], "delivery"), (ids["m3"], "exit"),
+        (ids["m4"], "unlinked"), (ids["m5"], "delivery"), (ids["m6"], "delivery"), (ids["m7"], "unlinked"),
+        (ids["m8"], "unlinked"),
+    }
+    m1 = facts[(ids["m1"], "delivery")]
+    assert (m1["brand"], m1["language"], m1["channel"], m1["source"], m1["day"]) == ("Acme", "vi", "social", "sample", DAY1)
+    assert (m1["sentiment"], m1["pain_point"], m1["pain_points"], m1["exit_signal"], m1["exit_type"]) == (
+        "negative", "late_delivery", 1, 0, None)
+    # equal confidence: the first stage by name is the primary one; flags are 0/1 on both databases
+    assert (m1["is_primary"], facts[(ids["m1"], "support")]["is_primary"]) == (1, 0)
+    m3 = facts[(ids["m3"], "exit")]
+    assert (m3["exit_signal"], m3["exit_type"], m3["exit_reason"], m3["day"]) == (1, "cancel", "price_increase", DAY1)
+    m8 = facts[(ids["m8"], "unlinked")]
+    assert (m8["sentiment"], m8["is_primary"], m8["pain_points"], m8["exit_signal"]) == (None, 1, 0, 0)
+    assert set(_facts(store, lang=["th", "en"], exit_signal=["1"])) == {(ids["m3"], "exit")}
+
+
+def test_an_exit_row_takes_its_reason_from_the_mentions_pain_point_at_another_stage(
+    store: Store, make_mention: MakeMention
+) -> None:
+    mention = make_mention("9", "Where is my refund?? I want my money back")
+    store.store_batch("sample", "q", [mention], [], None)
+    store.save_journey_links("v1", {mention.id: [
+        JourneyLinkRow("support", None, "refund_delay", None, "rules", 0.7, False),
+        JourneyLinkRow("exit", None, None, "refund_request", "rules", 0.85, True),
+    ]})
+    facts = _facts(store)
+    exit_row, support_row = facts[(mention.id, "exit")], facts[(mention.id, "support")]
+    assert (exit_row["exit_type"], exit_row["exit_reason"], exit_row["pain_point"]) == (
+        "refund_request", "refund_delay", None)
+    assert (exit_row["is_primary"], exit_row["needs_review"], exit_row["question"]) == (1, 1, 1)
+    assert (support_row["exit_reason"], support_row["is_primary"], support_row["needs_review"]) == (None, 0, 0)
+
+
+def _aggregate(store: Store, **fields: object) -> list[dict[str, object]]:
+    columns, rows = store.aggregate_facts(FactQuery(**fields))  # type: ignore[arg-type]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def test_aggregating_facts_by_stage_counts_distinct_mentions_and_shares_of_scored_ones(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    rows = {r["stage"]: r for r in _aggregate(store, by=["stage"], where={"brand": ["Acme"]},
+                                              metrics=[*METRICS])}
+    assert list(rows) == ["delivery", "exit", "support", "unlinked"]
+    delivery = rows["delivery"]  # m1 m2 m5 m6; m5 is not scored
+    assert (delivery["mentions"], delivery["scored"], delivery["negative"], delivery["positive"]) == (4, 3, 2, 1)
+    assert delivery["negative_share"] == pytest.approx(0.667) and delivery["net_sentiment"] == pytest.approx(-0.333)
+    assert (delivery["pain_points"], delivery["top_pain_points"], delivery["top_exit_types"]) == (
+        4, "late_delivery (4)", "")
+    assert (rows["exit"]["exit_signals"], rows["exit"]["top_exit_types"], rows["exit"]["top_exit_reasons"]) == (
+        1, "cancel (1)", "price_increase (1)")
+    assert rows["unlinked"]["mentions"] == 2 and rows["unlinked"]["negative_share"] == 0.0  # m4 neutral, m8 unscored
+
+
+def test_aggregating_facts_filters_by_language_and_day_sorts_and_groups_by_week_and_month(
+    store: Store, data: dict[str, Mention]
+) -> None:
+    assert _aggregate(store, by=["lang"], metrics=["mentions"], where={"lang": ["vi"]}) == [
+        {"language": "vi", "mentions": 4}]
+    assert _aggregate(store, by=[], metrics=["mentions"], since=DAY2, until=DAY2) == [{"mentions": 1}]
+    assert _aggregate(store, by=["week", "month"], metrics=["mentions", "exit_signals"]) == [
+        {"week": "2026-11-02", "month": "2026-11", "mentions": 8, "exit_signals": 1}]
+    by_pain = _aggregate(store, by=["channel"], metrics=["pain_points"], sort="pain_points", limit=1)
+    assert by_pain == [{"channel": "social", "pain_points": 4}]  # m1 m2 m3 m5 (m6 is a review)
+    assert _aggregate(store, by=["stage"], metrics=["mentions"], where={"stage": ["nowhere"]}) == []
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"by": ["text"]}, "cannot group by text"),
+    ({"by": ["brand; DROP TABLE mention"]}, "cannot group by"),
+    ({"by": ["stage"], "metrics": ["mentions", "avg(confidence)"]}, "unknown metric"),
+    ({"by": ["stage"], "sort": "top_pain_points"}, "sort by one of"),
+    ({"by": ["stage"], "where": {"1=1 OR brand": ["x"]}}, "is not available on view v_journey_facts"),
+    ({"by": ["stage"], "where": {"exit_signal": ["yes please"]}}, "is a whole number"),
+])
+def test_aggregating_facts_rejects_names_outside_the_whitelists(store: Store, fields: dict[str, object],
+                                                                message: str) -> None:
+    with pytest.raises(StorageError, match=message):
+        store.aggregate_facts(FactQuery(**fields))  # type: ignore[arg-type]
