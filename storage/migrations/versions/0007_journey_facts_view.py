@@ -1,7 +1,7 @@
 """The wide fact view v_journey_facts: one row per mention and stage, for BI tools and ``journeypulse query --by``.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-07
 
 One SQL text for SQLite (>= 3.25, window functions) and PostgreSQL. Flags are 0/1 integers on both
