@@ -19,7 +19,8 @@ import httpx
 
 from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, PipelineError
-from journeypulse.privacy import load_pseudonymiser
+from journeypulse.privacy import PSEUDONYM_PATTERN, ErasureTarget, load_pseudonymiser
+from journeypulse.privacy import erasure_target as privacy_target
 from journeypulse.record import content_hash
 from journeys.alerts import AlertRules, DailyStageStats, WebhookPoster, evaluate_alerts
 from journeys.coaching import (
@@ -35,6 +36,7 @@ from journeys.coaching import (
 from journeys.cxmap import K_ANONYMITY, JourneyMap, PainPointStat, Quote, StageCell, render_cx_map
 from journeys.redaction import redact
 from journeys.taxonomy import Taxonomy, load_taxonomy
+from listeners.registry import LISTENER_KINDS
 from pipeline.steps import StepReport, resolve_period
 from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionRow, ForgetReport, LinkedMention, Store
 
@@ -46,7 +48,6 @@ COACHING_PER_STAGE = 20
 """Examples ``select_coaching_candidates`` keeps per stage in the library."""
 ALERT_HISTORY_DAYS = 30
 _PAGE = 5000
-_PSEUDONYM = re.compile(r"[a-z]_[0-9a-f]{16}")
 _MAP_NAME = re.compile(r"cx-map-(?P<slug>.+)-(?P<start>\d{4}-\d{2}-\d{2})_(?P<end>\d{4}-\d{2}-\d{2})\.html")
 
 
@@ -300,24 +301,70 @@ def check_alerts(settings: Settings, store: Store, *, day: date | None = None, w
 # --------------------------------------------------------------------------- privacy
 
 
+def erasure_target(settings: Settings, who: str) -> ErasureTarget:
+    """Every pseudonym ``who`` (handle with or without source prefix or ``@``, customer id, interaction id,
+    or a pseudonym) may be stored under, with the configured key and every listener kind's prefix."""
+    if PSEUDONYM_PATTERN.fullmatch(who.strip()):
+        return ErasureTarget(frozenset({who.strip()}), frozenset())
+    pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
+    return privacy_target(who, pseudonymise, LISTENER_KINDS)
+
+
 def author_pseudonym(settings: Settings, who: str) -> str:
-    """``who`` when it already is a pseudonym (``a_`` + 16 hex), else the configured key's pseudonym of the handle."""
+    """``who`` when it already is a pseudonym (``a_`` + 16 hex), else the configured key's pseudonym of the bare handle."""
     who = who.strip()
     if not who:
         raise ConfigError("forget-author: give a pseudonym (a_0123456789abcdef) or a handle")
-    if _PSEUDONYM.fullmatch(who):
+    if PSEUDONYM_PATTERN.fullmatch(who):
         return who
     pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
     return pseudonymise(who.lstrip("@"), namespace="a")
 
 
-def forget_author(settings: Settings, store: Store, who: str) -> tuple[ForgetReport, list[Path]]:
-    """Delete the author everywhere, then rewrite the exports under ``<data_dir>`` from the database.
+@dataclass(frozen=True)
+class ForgetOutcome:
+    """What ``forget_author`` did: rows per table, exports rewritten, exports deleted (they still named the person)."""
 
-    Rewritten: the training pack in ``<data_dir>/coaching/pack`` and every CX map in ``<data_dir>/reports``.
-    Files written elsewhere (``--out``) are the caller's to delete.
+    report: ForgetReport
+    rewritten: list[Path]
+    deleted: list[Path]
+
+
+def _database_files(settings: Settings) -> set[Path]:
+    if settings.storage.url:
+        return set()
+    db = (settings.data_dir / "journeypulse.db").resolve()
+    return {db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+
+
+def _exports_naming(settings: Settings, target: ErasureTarget) -> list[Path]:
+    """Files under ``data_dir`` (not the database or the key) that still hold a pseudonym or raw form."""
+    needles = target.needles()
+    if not needles or not settings.data_dir.exists():
+        return []
+    pattern = re.compile("|".join(rf"(?<![\w]){re.escape(n)}(?![\w])" for n in needles), re.IGNORECASE)
+    skip = _database_files(settings) | {(settings.data_dir / ".pseudonym_key").resolve()}
+    found = []
+    for path in sorted(settings.data_dir.rglob("*")):
+        if not path.is_file() or path.resolve() in skip:
+            continue
+        text = path.read_bytes().decode("utf-8", "ignore")
+        if pattern.search(text):
+            found.append(path)
+    return found
+
+
+def forget_author(settings: Settings, store: Store, who: str) -> ForgetOutcome:
+    """Erase a person everywhere, then rewrite the exports under ``<data_dir>`` from the database.
+
+    ``who`` is a handle (``maria``, ``@maria``, ``reddit:maria``), a contact-center customer or
+    interaction id, or a pseudonym. Rewritten: the training pack in ``<data_dir>/coaching/pack`` and
+    every CX map in ``<data_dir>/reports``; any other file under ``<data_dir>`` that still names the
+    person (a coaching export saved there, an old map) is deleted and listed. Files written outside
+    ``data_dir`` (``--out``) are the caller's to delete.
     """
-    report = store.forget_author(author_pseudonym(settings, who))
+    target = erasure_target(settings, who)
+    report = store.forget(target)
     rewritten: list[Path] = []
     pack = default_pack_dir(settings)
     if (pack / "manifest.json").exists():
@@ -332,14 +379,21 @@ def forget_author(settings: Settings, store: Store, who: str) -> tuple[ForgetRep
         end = datetime.combine(date.fromisoformat(match["end"]) + timedelta(days=1), time(), UTC)
         done = write_cx_map(settings, store, brand=slugs[match["slug"]], since=start, until=end, out_dir=reports)
         rewritten.extend(Path(p) for p in done.detail.split("; "))
-    logger.info("forgot an author: %d mentions removed, %d exports rewritten", report.mentions, len(rewritten))
-    return report, rewritten
+    deleted = _exports_naming(settings, target)
+    for path in deleted:
+        path.unlink()
+    rewritten = [p for p in rewritten if p not in deleted]
+    logger.info("forgot a person: %d mentions removed, %d exports rewritten, %d deleted", report.mentions,
+                len(rewritten), len(deleted))
+    return ForgetOutcome(report, rewritten, deleted)
 
 
 __all__ = [
     "COACHING_PER_STAGE",
     "WINDOW_DAYS",
+    "ForgetOutcome",
     "author_pseudonym",
+    "erasure_target",
     "build_journey_map",
     "check_alerts",
     "coaching_candidates",

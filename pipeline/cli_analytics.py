@@ -217,12 +217,26 @@ def alerts_check(
 
 
 def forget_author(
-    who: Annotated[str, typer.Argument(help="author pseudonym (a_...) or raw handle")],
+    who: Annotated[str, typer.Argument(help="handle (maria, @maria, reddit:maria), customer or interaction id, "
+                                            "or pseudonym (a_..., c_..., i_...)")],
     config: ConfigOption = None,
 ) -> None:
-    """Delete an author's mentions and everything derived from them; rewrite exports under data_dir."""
+    """Erase a person: their mentions and everything derived, quarantine rows and alerts naming them, their
+    name in other people's texts; rebuild summaries and rewrite (or delete) the exports under data_dir."""
     with _opened(config) as (settings, store):
-        report, rewritten = guard(lambda: analytics.forget_author(settings, store, who))
+        outcome = guard(lambda: analytics.forget_author(settings, store, who))
+    report = outcome.report
+    table = Table("table", "action", "rows", title="forget-author")
+    for name, action, rows in report.per_table():
+        table.add_row(name, action, str(rows))
+    console.print(table)
     console.print(f"removed {report.mentions} mentions, {report.sentiments} sentiment results, {report.links} links, "
                   f"{report.coaching_examples} coaching examples, {report.coaching_reviews} reviews, "
-                  f"{report.corrections} corrections; rewrote {len(rewritten)} exports", highlight=False, soft_wrap=True)
+                  f"{report.corrections} corrections, {report.quarantine} quarantine rows, {report.alerts} alerts; "
+                  f"scrubbed the name from {report.texts_scrubbed} other mentions; "
+                  f"rewrote {len(outcome.rewritten)} exports, deleted {len(outcome.deleted)}",
+                  highlight=False, soft_wrap=True)
+    for path in outcome.rewritten:
+        console.print(f"rewritten: {path}", highlight=False, soft_wrap=True)
+    for path in outcome.deleted:
+        console.print(f"deleted (it named the person): {path}", highlight=False, soft_wrap=True)

@@ -123,10 +123,19 @@ def load_run_settings(config_path: str | Path | None = None) -> Settings:
 
 
 def open_store(settings: Settings) -> Store:
-    """Open (and migrate) the configured database; the SQLite file's folder is created."""
+    """Open (and migrate) the configured database; the SQLite file's folder is created.
+
+    The store pseudonymises quarantine payloads with the deployment's key and quarantines mentions dated
+    more than ``pipeline.max_future_skew`` ahead. A bad ``storage.url`` is a ConfigError naming the file.
+    """
     if not settings.storage.url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Store.open(settings.database_url)
+    pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
+    try:
+        return Store.open(settings.database_url, pseudonymise=pseudonymise,
+                          max_future_skew=settings.pipeline.max_future_skew)
+    except ConfigError as exc:
+        raise ConfigError(f"{settings.config_file or 'configuration'}: {exc}") from exc
 
 
 def _listener_context(settings: Settings, source: SourceConfig) -> ListenerContext:
@@ -142,12 +151,21 @@ def _resolved_source(settings: Settings, source: SourceConfig) -> SourceConfig:
     return source
 
 
-def _enabled_sources(settings: Settings, only: str | None) -> list[SourceConfig]:
+def _enabled_sources(settings: Settings, only: str | None, *, validate: bool = True) -> list[SourceConfig]:
+    """The enabled sources (or ``only``); with ``validate`` each listener is built once (no I/O) so that a
+    bad ``params`` entry is reported as ``<config file>: <problem>`` before anything is pulled."""
     sources = [s for s in settings.sources if s.enabled and (only is None or s.name == only)]
     if only is not None and not sources:
         known = ", ".join(s.name for s in settings.sources if s.enabled) or "none"
         raise ConfigError(f"source {only!r} is not configured or not enabled (enabled: {known})")
-    return [_resolved_source(settings, s) for s in sources]
+    resolved = [_resolved_source(settings, s) for s in sources]
+    if validate:
+        for source in resolved:
+            try:
+                build_listener(source, _listener_context(settings, source))
+            except ConfigError as exc:
+                raise ConfigError(f"{settings.config_file or 'configuration'}: {exc}") from exc
+    return resolved
 
 
 def pull_tasks(settings: Settings) -> list[PullTask]:
@@ -171,7 +189,7 @@ def check_sources(settings: Settings, *, include_disabled: bool = False) -> list
     """Validate each enabled (or every) source's configuration and credentials without pulling."""
     results = []
     sources = ([_resolved_source(settings, s) for s in settings.sources] if include_disabled
-               else _enabled_sources(settings, None))
+               else _enabled_sources(settings, None, validate=False))
     for source in sources:
         try:
             listener = build_listener(source, _listener_context(settings, source))

@@ -8,7 +8,7 @@ drops the annotations that described the old text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -231,16 +231,31 @@ def store_batch(
     quarantined: Sequence[QuarantinedRow],
     cursor: Cursor | None,
     now: datetime,
+    *,
+    not_after: datetime | None = None,
+    scrub: Callable[[QuarantinedRow], QuarantinedRow] | None = None,
 ) -> UpsertReport:
     """Everything ``Store.store_batch`` writes, on a connection already inside a transaction.
 
     Mentions holding NUL characters are quarantined (PostgreSQL cannot store them; SQLite does the same
-    so both backends keep identical data) and counted in ``quarantined``, not in the mention counts.
+    so both backends keep identical data) and counted in ``quarantined``, not in the mention counts;
+    so are mentions created after ``not_after`` (a clock or parsing error, e.g. a row dated 2099).
+    ``scrub`` is applied to every quarantine row before it is written.
     """
     storable: list[Mention] = []
     diverted: list[QuarantinedRow] = []
     for mention in mentions:
-        if has_nul(mention):
+        if not_after is not None and isinstance(mention.created_at, datetime) and mention.created_at > not_after:
+            diverted.append(
+                QuarantinedRow(
+                    source=mention.source,
+                    locator=f"native_id={mention.native_id}",
+                    reason=f"created_at {mention.created_at.isoformat()} is more than pipeline.max_future_skew "
+                    f"ahead of the clock ({now.isoformat(timespec='seconds')})",
+                    payload=mention.model_dump_json(exclude={"fetched_at"}),
+                )
+            )
+        elif has_nul(mention):
             diverted.append(
                 QuarantinedRow(
                     source=mention.source,
@@ -252,7 +267,8 @@ def store_batch(
         else:
             storable.append(mention)
     inserted, updated, unchanged = upsert_mentions(conn, storable, now)
-    new, repeats = insert_quarantine(conn, [*quarantined, *diverted], now)
+    rows = [*quarantined, *diverted]
+    new, repeats = insert_quarantine(conn, [scrub(row) for row in rows] if scrub is not None else rows, now)
     if cursor is not None:
         write_cursor(conn, source, query, cursor, now)
     return UpsertReport(
