@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -197,16 +197,33 @@ def insert_quarantine(conn: sa.Connection, rows: Sequence[QuarantinedRow], now: 
     return len(fresh), len(rows) - len(fresh)
 
 
-def read_quarantine(conn: sa.Connection, source: str | None, limit: int) -> list[QuarantineEntry]:
-    """Newest quarantine rows first (optionally of one source)."""
+def _quarantine_filter(stmt: sa.Select[Any], source: str | None, reason: str | None) -> sa.Select[Any]:
+    q = quarantine_table.c
+    if source is not None:
+        stmt = stmt.where(q.source == source)
+    if reason is not None:  # reasons carry details ("created_at '...' is not ..."): match a part, any case
+        stmt = stmt.where(sa.func.lower(q.reason).contains(reason.casefold(), autoescape=True))
+    return stmt
+
+
+def read_quarantine(conn: sa.Connection, source: str | None, limit: int,
+                    reason: str | None = None) -> list[QuarantineEntry]:
+    """Newest quarantine rows first (optionally of one source, with ``reason`` in their reason)."""
     q = quarantine_table.c
     stmt = sa.select(
         q.id, q.source, q.locator, q.reason, q.payload, q.payload_bytes, q.payload_truncated, q.quarantined_at
     )
-    if source is not None:
-        stmt = stmt.where(q.source == source)
-    stmt = stmt.order_by(q.quarantined_at.desc(), q.id).limit(limit)
+    stmt = _quarantine_filter(stmt, source, reason).order_by(q.quarantined_at.desc(), q.id).limit(limit)
     return [QuarantineEntry(*row) for row in conn.execute(stmt)]
+
+
+def count_quarantine(conn: sa.Connection, source: str | None, reason: str | None) -> list[tuple[str, str, int]]:
+    """(source, reason, rows) for every distinct reason, most rows first."""
+    q = quarantine_table.c
+    n = sa.func.count().label("n")
+    stmt = _quarantine_filter(sa.select(q.source, q.reason, n), source, reason)
+    stmt = stmt.group_by(q.source, q.reason).order_by(n.desc(), q.source, q.reason)
+    return [(src, why, int(count)) for src, why, count in conn.execute(stmt)]
 
 
 def write_cursor(conn: sa.Connection, source: str, query: str, cursor: Cursor, now: datetime) -> None:

@@ -235,10 +235,16 @@ class Store:
         with self._transaction(f"reading the cursor of source {source!r}") as conn:
             return ingest.read_cursor(conn, source, query)
 
-    def quarantine_rows(self, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
-        """Newest quarantined rows first, for review (``journeypulse quarantine`` in the CLI)."""
+    def quarantine_rows(self, source: str | None = None, limit: int = 100, *,
+                        reason: str | None = None) -> list[QuarantineEntry]:
+        """Newest quarantined rows first, for review (``journeypulse quarantine list`` in the CLI)."""
         with self._transaction("reading quarantine rows") as conn:
-            return ingest.read_quarantine(conn, source, limit)
+            return ingest.read_quarantine(conn, source, limit, reason)
+
+    def quarantine_counts(self, *, source: str | None = None, reason: str | None = None) -> list[tuple[str, str, int]]:
+        """(source, reason, rows) per distinct reason, most rows first (``journeypulse quarantine count``)."""
+        with self._transaction("counting quarantine rows") as conn:
+            return ingest.count_quarantine(conn, source, reason)
 
     # -- annotations -----------------------------------------------------------------------------
 
