@@ -6,7 +6,6 @@ selection is deterministic: the same candidates give the same examples in the sa
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import json
@@ -19,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from journeypulse.csv_export import write_csv_file
 from journeypulse.record import normalise_text
 from journeys.redaction import redact
 
@@ -188,25 +188,10 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _csv_cell(value: object) -> object:
-    # A leading = + - @ makes spreadsheets evaluate the cell as a formula (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def export_csv(examples: Sequence[CoachingExample], path: Path | str) -> Path:
-    """CSV with a header row; cells that a spreadsheet would run as formulas are prefixed with '."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_EXPORT_FIELDS)
-        writer.writeheader()
-        for example in examples:
-            writer.writerow({k: _csv_cell(v) for k, v in example.as_row().items()})
-    tmp.replace(path)
-    return path
+    """CSV with a header row, through the project's one CSV writer (formula-looking cells get a leading ')."""
+    rows = ([example.as_row()[k] for k in _EXPORT_FIELDS] for example in examples)
+    return write_csv_file(Path(path), list(_EXPORT_FIELDS), rows)
 
 
 def export_jsonl(examples: Sequence[CoachingExample], path: Path | str) -> Path:

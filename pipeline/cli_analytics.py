@@ -7,8 +7,6 @@ project's errors print ``error: ...`` to stderr and exit 2 (configuration/usage)
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import typer
 from rich.table import Table
 
 from journeypulse.config import Settings
+from journeypulse.csv_export import csv_text
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
@@ -100,11 +99,7 @@ def query(
         typer.echo(json.dumps([{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in rows],
                               ensure_ascii=False, indent=2))
     elif format is QueryFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows([[_cell(v) for v in row] for row in rows])
-        typer.echo(buffer.getvalue(), nl=False)
+        typer.echo(csv_text(columns, rows), nl=False)
     else:
         table = Table(*columns, title=f"{view} ({len(rows)} rows)")
         for row in rows:
