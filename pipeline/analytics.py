@@ -43,7 +43,7 @@ from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionR
 logger = logging.getLogger(__name__)
 
 WINDOW_DAYS = 28
-"""Default CX map period: the 28 days ending with the newest mention's UTC day."""
+"""Default CX map period: the 28 days ending with the newest mention's UTC day (never after today)."""
 COACHING_PER_STAGE = 20
 """Examples ``select_coaching_candidates`` keeps per stage in the library."""
 ALERT_HISTORY_DAYS = 30
@@ -74,15 +74,22 @@ def _linked(store: Store, **window: object) -> Iterator[LinkedMention]:
 # --------------------------------------------------------------------------- CX map
 
 
+def newest_day(store: Store, brand: str | None = None) -> date:
+    """The UTC day of the newest mention, but never after today: one row dated in the future (a clock or
+    parsing error the skew check let through, or one stored before it existed) cannot move a report's
+    period or the alert day."""
+    today = datetime.now(UTC).date()
+    period = store.mention_period(brand=brand)
+    return today if period is None else min(period[1].astimezone(UTC).date(), today)
+
+
 def map_period(store: Store, brand: str, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with the newest mention's day."""
+    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with ``newest_day`` (at most today)."""
     since, until = resolve_period(since, until)
     if until is None and since is not None:
         until = since + timedelta(days=WINDOW_DAYS)
     if until is None:
-        period = store.mention_period(brand=brand)
-        newest = period[1] if period else datetime.now(UTC)
-        until = datetime.combine(newest.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+        until = datetime.combine(newest_day(store, brand) + timedelta(days=1), time(), UTC)
     since = since if since is not None else until - timedelta(days=WINDOW_DAYS)
     if since >= until:
         raise ConfigError(f"CX map period {since.isoformat()} .. {until.isoformat()} is empty; since must be before until")
@@ -272,12 +279,11 @@ def default_pack_dir(settings: Settings) -> Path:
 
 def check_alerts(settings: Settings, store: Store, *, day: date | None = None, webhook: bool = False,
                  rules: AlertRules | None = None, client: httpx.Client | None = None) -> StepReport:
-    """Judge ``day`` (default: the newest mention's UTC day); store new alerts; with ``webhook`` post unposted ones."""
+    """Judge ``day`` (default: ``newest_day``, never after today); store new alerts; with ``webhook`` post unposted ones."""
     if day is None:
-        period = store.mention_period()
-        if period is None:
+        if store.mention_period() is None:
             return StepReport("check_alerts", 0, "no mentions stored")
-        day = period[1].astimezone(UTC).date()
+        day = newest_day(store)
     counts = store.daily_stage_counts(since=day - timedelta(days=ALERT_HISTORY_DAYS), until=day)
     series = [DailyStageStats(c.brand, c.stage, c.day, c.total, c.negative, dict(c.pain_points)) for c in counts]
     report = evaluate_alerts(series, day=day, rules=rules)
@@ -402,6 +408,7 @@ __all__ = [
     "forget_author",
     "label_mention",
     "map_period",
+    "newest_day",
     "pull_coaching_examples",
     "review_example",
     "select_coaching_candidates",

@@ -47,6 +47,11 @@ def _no_progress(_: int) -> None:
     return None
 
 
+def _waiting(message: str) -> None:
+    """Told by ``Store.step_lock`` that a concurrent run holds the step: say so (stderr by default)."""
+    logger.warning(message)
+
+
 # --------------------------------------------------------------------------- reports
 
 
@@ -283,14 +288,15 @@ def identify_languages(settings: Settings, store: Store, *, batch_size: int = 50
     """Give every mention without a language one ('und' when there is nothing to identify)."""
     identifier = LanguageIdentifier(settings.language, settings.brands)
     done = 0
-    while batch := store.mentions_without_language(batch_size):
-        results = []
-        for row in batch:
-            guess = identifier.identify(row.text, row.language_hint)
-            results.append(LanguageResult(row.id, guess.language, guess.confidence, guess.method))
-        store.save_languages(results)
-        done += len(batch)
-        advance(len(batch))
+    with store.step_lock("identify_languages", on_wait=_waiting):
+        while batch := store.mentions_without_language(batch_size):
+            results = []
+            for row in batch:
+                guess = identifier.identify(row.text, row.language_hint)
+                results.append(LanguageResult(row.id, guess.language, guess.confidence, guess.method))
+            store.save_languages(results)
+            done += len(batch)
+            advance(len(batch))
     return StepReport("identify_languages", done)
 
 
@@ -328,38 +334,39 @@ def classify(
     done = 0
     plans: list[tuple[str, list[str] | None]] = [(name, [lang]) for lang, name in routes.items()]
     plans.append((model_config.name, None))
-    for name, languages in plans:
-        model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
+    with store.step_lock("classify", on_wait=_waiting):  # concurrent runs would score the same rows twice
+        for name, languages in plans:
+            model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
 
-        def fetch(after: str | None, model: SentimentModel = model,
-                  languages: list[str] | None = languages) -> list[MentionText]:
-            return store.mentions_without_sentiment(
-                model.name, model.revision, batch_size, brand=brand, since=since, until=until,
-                languages=languages, after_id=after,
-            )
+            def fetch(after: str | None, model: SentimentModel = model,
+                      languages: list[str] | None = languages) -> list[MentionText]:
+                return store.mentions_without_sentiment(
+                    model.name, model.revision, batch_size, brand=brand, since=since, until=until,
+                    languages=languages, after_id=after,
+                )
 
-        for page in _pages(fetch):
-            # Languages with a route of their own are scored by that model, not the default.
-            rows = [r for r in page if languages is not None or r.language not in routes]
-            if not rows:
-                continue
-            scores = model.score([r.text for r in rows])
-            if len(scores) != len(rows):
-                raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(rows)} texts")
-            now = datetime.now(UTC)
-            store.save_sentiments(
-                [
-                    SentimentResult(
-                        mention_id=r.id, model=model.name, revision=model.revision, backend=model.backend,
-                        label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
-                        p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
-                        classified_at=now,
-                    )
-                    for r, s in zip(rows, scores, strict=True)
-                ]
-            )
-            done += len(rows)
-            advance(len(rows))
+            for page in _pages(fetch):
+                # Languages with a route of their own are scored by that model, not the default.
+                rows = [r for r in page if languages is not None or r.language not in routes]
+                if not rows:
+                    continue
+                scores = model.score([r.text for r in rows])
+                if len(scores) != len(rows):
+                    raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(rows)} texts")
+                now = datetime.now(UTC)
+                store.save_sentiments(
+                    [
+                        SentimentResult(
+                            mention_id=r.id, model=model.name, revision=model.revision, backend=model.backend,
+                            label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
+                            p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
+                            classified_at=now,
+                        )
+                        for r, s in zip(rows, scores, strict=True)
+                    ]
+                )
+                done += len(rows)
+                advance(len(rows))
     return StepReport("classify", done, f"model={model_config.name}")
 
 
@@ -398,29 +405,31 @@ def link_journeys(
         linker = load_linker(_taxonomy_path(settings))
         detail = f"method=rules taxonomy={linker.revision}"
     version = linker.revision
-    if relink:
-        store.reset_links(version, brand=brand, since=since, until=until)
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:
         return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until, after_id=after)
 
-    for page in _pages(fetch):
-        found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
-        links = {
-            row.id: [
-                JourneyLinkRow(
-                    stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
-                    exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
-                    needs_review=link.needs_review,
-                )
-                for link in row_links
-            ]
-            for row, row_links in zip(page, found, strict=True)
-        }
-        store.save_journey_links(version, links)
-        done += len(page)
-        advance(len(page))
+    # One run per linker revision at a time: a second `link --relink` waits instead of interleaving.
+    with store.step_lock("link_journeys", version, on_wait=_waiting):
+        if relink:
+            store.reset_links(version, brand=brand, since=since, until=until)
+        for page in _pages(fetch):
+            found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
+            links = {
+                row.id: [
+                    JourneyLinkRow(
+                        stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
+                        exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
+                        needs_review=link.needs_review,
+                    )
+                    for link in row_links
+                ]
+                for row, row_links in zip(page, found, strict=True)
+            }
+            store.save_journey_links(version, links)
+            done += len(page)
+            advance(len(page))
     return StepReport("link_journeys", done, detail)
 
 
@@ -434,7 +443,8 @@ def _taxonomy_path(settings: Settings) -> Path | None:
 
 def refresh_summaries(settings: Settings, store: Store) -> StepReport:
     """Recompute the stored summary tables behind the marketing views."""
-    rows = store.refresh_summaries()  # PENDING storage support
+    with store.step_lock("refresh_summaries", on_wait=_waiting):
+        rows = store.refresh_summaries()
     return StepReport("refresh_summaries", rows)
 
 

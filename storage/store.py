@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from journeypulse.errors import ConfigError, StorageError
 from journeypulse.privacy import ErasureTarget, Pseudonymiser, scrub_quarantined
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage import cx, enrichment, ingest, views
+from storage import cx, enrichment, ingest, locks, views
 from storage import migrate as migrations
 from storage.records import (
     AlertRow,
@@ -177,6 +177,20 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @contextmanager
+    def step_lock(self, step: str, scope: str = "", *, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold ``step``'s lock for ``scope`` (e.g. a taxonomy revision) while the block runs.
+
+        A concurrent run of the same step and scope waits; ``on_wait`` (default: a warning in the log) is
+        told "another run holds the lock on ...". See storage/locks.py.
+        """
+        try:
+            with locks.step_lock(self._engine, step, scope, on_wait or log.warning):
+                yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"the lock on step {step} could not be taken on {self.dialect}: "
+                               f"{getattr(exc, 'orig', exc)}") from exc
 
     def __enter__(self) -> Self:
         return self
