@@ -336,26 +336,33 @@ class ForgetOutcome:
     deleted: list[Path]
 
 
-def _database_files(settings: Settings) -> set[Path]:
-    if settings.storage.url:
-        return set()
-    db = (settings.data_dir / "journeypulse.db").resolve()
-    return {db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))}
+def _sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file, when the store is one."""
+    url = settings.database_url
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    return Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser().resolve()
 
 
 def _exports_naming(settings: Settings, target: ErasureTarget) -> list[Path]:
-    """Files under ``data_dir`` (not the database or the key) that still hold a pseudonym or raw form."""
+    """Files under ``data_dir`` that still hold a pseudonym or raw form of the person.
+
+    Not scanned: the SQLite database with its ``-wal``/``-shm``/lock companions (the erasure already
+    ran there) and the pseudonym key.
+    """
     needles = target.needles()
     if not needles or not settings.data_dir.exists():
         return []
     pattern = re.compile("|".join(rf"(?<![\w]){re.escape(n)}(?![\w])" for n in needles), re.IGNORECASE)
-    skip = _database_files(settings) | {(settings.data_dir / ".pseudonym_key").resolve()}
+    db = _sqlite_file(settings)
+    key = (settings.data_dir / ".pseudonym_key").resolve()
     found = []
     for path in sorted(settings.data_dir.rglob("*")):
-        if not path.is_file() or path.resolve() in skip:
+        resolved = path.resolve()
+        if not path.is_file() or resolved == key or (
+                db is not None and resolved.parent == db.parent and resolved.name.startswith(db.name)):
             continue
-        text = path.read_bytes().decode("utf-8", "ignore")
-        if pattern.search(text):
+        if pattern.search(path.read_bytes().decode("utf-8", "ignore")):
             found.append(path)
     return found
 

@@ -21,7 +21,7 @@ runner = CliRunner()
 WHEN = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def _settings(write_config: Callable[..., Path], url: str, files: list[Path] | None = None) -> Settings:
+def _settings(write_config: Callable[..., Path], url: str | None, files: list[Path] | None = None) -> Settings:
     return steps.load_run_settings(write_config(url, files=files or []))
 
 
@@ -137,9 +137,9 @@ def test_a_contact_center_customer_is_erased_by_customer_id_interaction_id_or_ps
 
 
 def test_exports_under_data_dir_that_still_name_the_person_are_deleted_and_listed(
-    sqlite_url: str, write_config: Callable[..., Path]
+    write_config: Callable[..., Path]
 ) -> None:
-    settings = _settings(write_config, sqlite_url)
+    settings = steps.load_run_settings(write_config(None, files=[]))  # the default SQLite file inside data_dir
     key = _key(settings)
     with steps.open_store(settings) as store:
         store.store_batch("reddit", "q", [_mention("t1", "Sorami lost my order", key("reddit:maria_lopez4102"))], [],
@@ -155,3 +155,4 @@ def test_exports_under_data_dir_that_still_name_the_person_are_deleted_and_liste
     for table in ("mention", "sentiment", "journey_link", "coaching_example", "quarantine", "alert", "summary tables"):
         assert table in result.output
     assert not saved.exists() and keep.exists()
+    assert (settings.data_dir / "journeypulse.db").exists() and (settings.data_dir / ".pseudonym_key").exists()
