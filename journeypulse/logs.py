@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 PAYLOAD_LOGGERS = (
     "tweepy", "praw", "prawcore", "urllib3", "requests", "requests_oauthlib", "oauthlib", "httpx", "httpcore",
@@ -39,7 +39,16 @@ class JsonFormatter(logging.Formatter):
 
 
 class _ProjectHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler this module installed, so a second call replaces it instead of adding one."""
+    """Writes to whatever ``sys.stderr`` is at the time of the record (a test runner may swap it), and
+    marks the handler this module installed, so a second call replaces it instead of adding one."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        return None
 
 
 def quiet_payload_loggers(level: int) -> None:
@@ -60,7 +69,7 @@ def configure_logging(level: int = logging.WARNING, log_format: LogFormat = "tex
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _ProjectHandler)]:
         root.removeHandler(handler)
-    handler = _ProjectHandler(sys.stderr)
+    handler = _ProjectHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(_TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
