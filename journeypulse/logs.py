@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Literal, TextIO
+from typing import Literal
 
 PAYLOAD_LOGGERS = (
     "tweepy", "praw", "prawcore", "urllib3", "requests", "requests_oauthlib", "oauthlib", "httpx", "httpcore",
@@ -42,13 +42,9 @@ class _ProjectHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is at the time of the record (a test runner may swap it), and
     marks the handler this module installed, so a second call replaces it instead of adding one."""
 
-    @property  # type: ignore[override]
-    def stream(self) -> TextIO:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: TextIO) -> None:
-        return None
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def quiet_payload_loggers(level: int) -> None:
