@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,9 +57,7 @@ def test_yaml_indentation_errors_name_the_file_and_line(tmp_path: Path) -> None:
     assert line.startswith(f"error: {path}: line ") and "<unicode string>" not in line
 
 
-def test_a_missing_params_path_is_printed_once_with_the_file(
-    tmp_path: Path, sqlite_url: str, write_config: Callable[..., Path]
-) -> None:
+def test_a_missing_params_path_is_printed_once_with_the_file(tmp_path: Path, sqlite_url: str) -> None:
     path = tmp_path / "jp.yaml"
     path.write_text(MINIMAL + f"storage: {{url: '{sqlite_url}'}}\nsources:\n  - name: f\n    kind: file\n    params: {{}}\n",
                     encoding="utf-8")
