@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
 from journeypulse.errors import ConfigError, PipelineError
+from journeypulse.logs import quiet_payload_loggers
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def run_step(step: str, **kwargs: object) -> Report:
     if step not in STEPS:
         raise PipelineError(f"task asked for unknown step {step!r} (known: {', '.join(sorted(STEPS))})")
     export_connection_secrets()
+    quiet_payload_loggers(logging.getLogger().getEffectiveLevel())  # client libraries log payloads at DEBUG
     from pipeline import steps  # lazy: parse time stays free of storage and model code
 
     func = getattr(steps, step)

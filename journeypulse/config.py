@@ -7,6 +7,8 @@ Secrets never live in the file: a source names the environment variables that ho
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -71,6 +73,16 @@ class ModelConfig(_Strict):
 class StorageConfig(_Strict):
     url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under data_dir")
 
+    @field_validator("url")
+    @classmethod
+    def _looks_like_a_url(cls, url: str | None) -> str | None:
+        # The full check is SQLAlchemy's (storage.create_engine); this catches the obvious slip early.
+        # Never echo the value: it may hold a password.
+        if url is not None and not re.match(r"^[A-Za-z][A-Za-z0-9+]*://", url.strip()):
+            raise ValueError("not a database URL (expected e.g. sqlite:///data/jp.db or "
+                             "postgresql+psycopg://user@host:5432/db)")
+        return url
+
 
 class JourneyConfig(_Strict):
     taxonomy: str | None = Field(default=None, description="taxonomy YAML path; default bundled")
@@ -94,12 +106,37 @@ class LanguageConfig(_Strict):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0, description="below this the source's hint wins")
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+
+
+class PipelineConfig(_Strict):
+    max_future_skew: timedelta = Field(
+        default=timedelta(days=1), description="mentions dated further ahead of now are quarantined; "
+        "a number of seconds or e.g. '30m', '12h', '1d'")
+
+    @field_validator("max_future_skew", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str) and (match := _DURATION.match(value)):
+            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+            return timedelta(**{unit: float(match[1])})
+        return value
+
+    @field_validator("max_future_skew")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+
 class PrivacyConfig(_Strict):
     pseudonym_key_env: str = "JOURNEYPULSE_PSEUDONYM_KEY"
 
 
 class Settings(_Strict):
     config_dir: Path = Field(default=Path("."), description="folder of the config file; set by load_settings")
+    config_file: Path | None = Field(default=None, description="the config file itself; set by load_settings")
     data_dir: Path = Path("data")
     cache_dir: Path = Field(default_factory=lambda: Path(os.environ.get("JOURNEYPULSE_CACHE", "~/.cache/journeypulse")).expanduser())
     brands: list[BrandConfig] = Field(min_length=1)
@@ -109,6 +146,7 @@ class Settings(_Strict):
     journeys: JourneyConfig = JourneyConfig()
     language: LanguageConfig = LanguageConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
     @field_validator("sources")
     @classmethod
@@ -139,25 +177,50 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, or a one-line ConfigError: ``<file>: <what>: <problem>``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file: does not exist (copy examples/config.example.yaml)") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: file: is a folder; pass the YAML file inside it") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{path}: file: cannot be read (permission denied)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: file: cannot be read ({exc.strerror or exc.__class__.__name__})") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from exc
+
+
 def load_settings(path: Path | str, *, base_dir: Path | None = None) -> Settings:
     """Read and validate a config file; relative paths in it resolve against its folder.
 
-    Raises ConfigError naming the field and the problem.
+    Raises ConfigError, one line: ``<file>: <field or line>: <problem>`` (values are never echoed,
+    so a secret pasted into the wrong field does not reach the terminal or the logs).
     """
     path = Path(path)
+    text = _read_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist (copy config.example.yaml)") from exc
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
+        problem = " ".join(str(exc.problem or exc.context or "unreadable").split())
+        raise ConfigError(f"{path}: {where}: not valid YAML: {problem}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: YAML: not valid YAML: {' '.join(str(exc).split())}") from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+        raise ConfigError(f"{path}: top level: must be a mapping (brands:, sources:, ...)")
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{_location(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"config file {path}: {problems}") from exc
+        problems = "; ".join(f"{_location(e['loc']) or 'top level'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc
     base = base_dir or path.parent
     data_dir = settings.data_dir if settings.data_dir.is_absolute() else base / settings.data_dir
-    return settings.model_copy(update={"data_dir": data_dir.resolve(), "config_dir": base.resolve()})
+    return settings.model_copy(update={"data_dir": data_dir.resolve(), "config_dir": base.resolve(),
+                                       "config_file": path.resolve()})

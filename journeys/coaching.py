@@ -7,7 +7,6 @@ example is a (mention, stage) pair: reviews and training packs are keyed by both
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import html
 import json
@@ -21,6 +20,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
+from journeypulse.csv_export import write_csv_file
 from journeypulse.record import normalise_text
 from journeys.coaching_rank import assess, diversity_penalty
 from journeys.playbook import Playbook, load_playbook
@@ -248,25 +248,10 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _csv_cell(value: object) -> object:
-    # A leading = + - @ makes spreadsheets evaluate the cell as a formula (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def export_csv(examples: Sequence[CoachingExample], path: Path | str) -> Path:
-    """CSV with a header row; cells that a spreadsheet would run as formulas are prefixed with '."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=_EXPORT_FIELDS)
-        writer.writeheader()
-        for example in examples:
-            writer.writerow({k: _csv_cell(v) for k, v in example.as_row().items()})
-    tmp.replace(path)
-    return path
+    """CSV with a header row, through the project's one CSV writer (formula-looking cells get a leading ')."""
+    rows = ([example.as_row()[k] for k in _EXPORT_FIELDS] for example in examples)
+    return write_csv_file(Path(path), list(_EXPORT_FIELDS), rows)
 
 
 def export_jsonl(examples: Sequence[CoachingExample], path: Path | str) -> Path:

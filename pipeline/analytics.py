@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import httpx
 
 from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, PipelineError
-from journeypulse.privacy import load_pseudonymiser
+from journeypulse.privacy import PSEUDONYM_PATTERN, ErasureTarget, load_pseudonymiser
+from journeypulse.privacy import erasure_target as privacy_target
 from journeypulse.record import content_hash
 from journeys.alerts import AlertRules, DailyStageStats, WebhookPoster, evaluate_alerts
 from journeys.coaching import (
@@ -35,18 +37,18 @@ from journeys.cxmap import K_ANONYMITY, MapLink, MapMention, build_cx_map, rende
 from journeys.playbook import Playbook, load_playbook
 from journeys.redaction import redact
 from journeys.taxonomy import Taxonomy, load_taxonomy
+from listeners.registry import LISTENER_KINDS
 from pipeline.steps import StepReport, resolve_period
 from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionRow, ForgetReport, LinkedMention, Store
 
 logger = logging.getLogger(__name__)
 
 WINDOW_DAYS = 28
-"""Default CX map period: the 28 days ending with the newest mention's UTC day."""
+"""Default CX map period: the 28 days ending with the newest mention's UTC day (never after today)."""
 COACHING_PER_STAGE = 20
 """Examples ``select_coaching_candidates`` keeps per stage in the library."""
 ALERT_HISTORY_DAYS = 30
 _PAGE = 5000
-_PSEUDONYM = re.compile(r"[a-z]_[0-9a-f]{16}")
 _MAP_NAME = re.compile(r"cx-map-(?:(?P<slug>.+)-)?(?P<start>\d{4}-\d{2}-\d{2})_(?P<end>\d{4}-\d{2}-\d{2})\.html")
 
 
@@ -99,9 +101,18 @@ def redact_rows(settings: Settings, columns: Sequence[str], rows: Sequence[tuple
 # --------------------------------------------------------------------------- CX map
 
 
+def newest_day(store: Store, brand: str | None = None) -> date:
+    """The UTC day of the newest mention, but never after today: one row dated in the future (a clock or
+    parsing error the skew check let through, or one stored before it existed) cannot move a report's
+    period or the alert day."""
+    today = datetime.now(UTC).date()
+    period = store.mention_period(brand=brand)
+    return today if period is None else min(period[1].astimezone(UTC).date(), today)
+
+
 def map_period(store: Store, brand: str | None, since: datetime | None,
                until: datetime | None) -> tuple[datetime, datetime]:
-    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with the newest mention's day.
+    """[since, until) of the map: given bounds, else ``WINDOW_DAYS`` ending with ``newest_day`` (at most today).
 
     The newest mention is looked up over every brand when ``brand`` is None, so all brands share one period.
     """
@@ -109,9 +120,7 @@ def map_period(store: Store, brand: str | None, since: datetime | None,
     if until is None and since is not None:
         until = since + timedelta(days=WINDOW_DAYS)
     if until is None:
-        period = store.mention_period(brand=brand)
-        newest = period[1] if period else datetime.now(UTC)
-        until = datetime.combine(newest.astimezone(UTC).date() + timedelta(days=1), time(), UTC)
+        until = datetime.combine(newest_day(store, brand) + timedelta(days=1), time(), UTC)
     since = since if since is not None else until - timedelta(days=WINDOW_DAYS)
     if since >= until:
         raise ConfigError(f"CX map period {since.isoformat()} .. {until.isoformat()} is empty; since must be before until")
@@ -271,12 +280,11 @@ def default_pack_dir(settings: Settings) -> Path:
 
 def check_alerts(settings: Settings, store: Store, *, day: date | None = None, webhook: bool = False,
                  rules: AlertRules | None = None, client: httpx.Client | None = None) -> StepReport:
-    """Judge ``day`` (default: the newest mention's UTC day); store new alerts; with ``webhook`` post unposted ones."""
+    """Judge ``day`` (default: ``newest_day``, never after today); store new alerts; with ``webhook`` post unposted ones."""
     if day is None:
-        period = store.mention_period()
-        if period is None:
+        if store.mention_period() is None:
             return StepReport("check_alerts", 0, "no mentions stored")
-        day = period[1].astimezone(UTC).date()
+        day = newest_day(store)
     counts = store.daily_stage_counts(since=day - timedelta(days=ALERT_HISTORY_DAYS), until=day)
     series = [DailyStageStats(c.brand, c.stage, c.day, c.total, c.negative, dict(c.pain_points)) for c in counts]
     report = evaluate_alerts(series, day=day, rules=rules)
@@ -300,24 +308,77 @@ def check_alerts(settings: Settings, store: Store, *, day: date | None = None, w
 # --------------------------------------------------------------------------- privacy
 
 
+def erasure_target(settings: Settings, who: str) -> ErasureTarget:
+    """Every pseudonym ``who`` (handle with or without source prefix or ``@``, customer id, interaction id,
+    or a pseudonym) may be stored under, with the configured key and every listener kind's prefix."""
+    if PSEUDONYM_PATTERN.fullmatch(who.strip()):
+        return ErasureTarget(frozenset({who.strip()}), frozenset())
+    pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
+    return privacy_target(who, pseudonymise, LISTENER_KINDS)
+
+
 def author_pseudonym(settings: Settings, who: str) -> str:
-    """``who`` when it already is a pseudonym (``a_`` + 16 hex), else the configured key's pseudonym of the handle."""
+    """``who`` when it already is a pseudonym (``a_`` + 16 hex), else the configured key's pseudonym of the bare handle."""
     who = who.strip()
     if not who:
         raise ConfigError("forget-author: give a pseudonym (a_0123456789abcdef) or a handle")
-    if _PSEUDONYM.fullmatch(who):
+    if PSEUDONYM_PATTERN.fullmatch(who):
         return who
     pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
     return pseudonymise(who.lstrip("@"), namespace="a")
 
 
-def forget_author(settings: Settings, store: Store, who: str) -> tuple[ForgetReport, list[Path]]:
-    """Delete the author everywhere, then rewrite the exports under ``<data_dir>`` from the database.
+@dataclass(frozen=True)
+class ForgetOutcome:
+    """What ``forget_author`` did: rows per table, exports rewritten, exports deleted (they still named the person)."""
 
-    Rewritten: the training pack in ``<data_dir>/coaching/pack`` and every CX map in ``<data_dir>/reports``.
-    Files written elsewhere (``--out``) are the caller's to delete.
+    report: ForgetReport
+    rewritten: list[Path]
+    deleted: list[Path]
+
+
+def _sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file, when the store is one."""
+    url = settings.database_url
+    if not url.startswith("sqlite") or ":///" not in url:
+        return None
+    return Path(url.split(":///", 1)[1].split("?", 1)[0]).expanduser().resolve()
+
+
+def _exports_naming(settings: Settings, target: ErasureTarget) -> list[Path]:
+    """Files under ``data_dir`` that still hold a pseudonym or raw form of the person.
+
+    Not scanned: the SQLite database with its ``-wal``/``-shm``/lock companions (the erasure already
+    ran there) and the pseudonym key.
     """
-    report = store.forget_author(author_pseudonym(settings, who))
+    needles = target.needles()
+    if not needles or not settings.data_dir.exists():
+        return []
+    pattern = re.compile("|".join(rf"(?<![\w]){re.escape(n)}(?![\w])" for n in needles), re.IGNORECASE)
+    db = _sqlite_file(settings)
+    key = (settings.data_dir / ".pseudonym_key").resolve()
+    found = []
+    for path in sorted(settings.data_dir.rglob("*")):
+        resolved = path.resolve()
+        if not path.is_file() or resolved == key or (
+                db is not None and resolved.parent == db.parent and resolved.name.startswith(db.name)):
+            continue
+        if pattern.search(path.read_bytes().decode("utf-8", "ignore")):
+            found.append(path)
+    return found
+
+
+def forget_author(settings: Settings, store: Store, who: str) -> ForgetOutcome:
+    """Erase a person everywhere, then rewrite the exports under ``<data_dir>`` from the database.
+
+    ``who`` is a handle (``maria``, ``@maria``, ``reddit:maria``), a contact-center customer or
+    interaction id, or a pseudonym. Rewritten: the training pack in ``<data_dir>/coaching/pack`` and
+    every CX map in ``<data_dir>/reports``; any other file under ``<data_dir>`` that still names the
+    person (a coaching export saved there, an old map) is deleted and listed. Files written outside
+    ``data_dir`` (``--out``) are the caller's to delete.
+    """
+    target = erasure_target(settings, who)
+    report = store.forget(target)
     rewritten: list[Path] = []
     pack = default_pack_dir(settings)
     if (pack / "manifest.json").exists():
@@ -333,15 +394,22 @@ def forget_author(settings: Settings, store: Store, who: str) -> tuple[ForgetRep
         brand = slugs[match["slug"]] if match["slug"] is not None else None
         done = write_cx_map(settings, store, brand=brand, since=start, until=end, out_dir=reports)
         rewritten.extend(Path(p) for p in done.detail.split("; "))
-    logger.info("forgot an author: %d mentions removed, %d exports rewritten", report.mentions, len(rewritten))
-    return report, rewritten
+    deleted = _exports_naming(settings, target)
+    for path in deleted:
+        path.unlink()
+    rewritten = [p for p in rewritten if p not in deleted]
+    logger.info("forgot a person: %d mentions removed, %d exports rewritten, %d deleted", report.mentions,
+                len(rewritten), len(deleted))
+    return ForgetOutcome(report, rewritten, deleted)
 
 
 __all__ = [
     "COACHING_PER_STAGE",
     "WINDOW_DAYS",
+    "ForgetOutcome",
     "author_pseudonym",
     "build_map_data",
+    "erasure_target",
     "check_alerts",
     "coaching_candidates",
     "default_pack_dir",
@@ -349,6 +417,7 @@ __all__ = [
     "forget_author",
     "label_mention",
     "map_period",
+    "newest_day",
     "pull_coaching_examples",
     "redact_rows",
     "review_example",

@@ -7,9 +7,9 @@ configuration and usage problems, 1 for a failed run. Anything else is a bug and
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,7 +19,8 @@ from rich.table import Table
 
 from journeypulse.config import Settings
 from journeypulse.errors import PipelineError
-from pipeline import cli_analytics, cli_explore, steps
+from journeypulse.logs import configure_logging, level_for
+from pipeline import cli_analytics, cli_explore, cli_ops, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
 from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
@@ -38,8 +39,25 @@ app.add_typer(cli_analytics.coach_app, name="coach")
 app.command("label")(cli_analytics.label)
 app.add_typer(cli_analytics.alerts_app, name="alerts")
 app.command("forget-author")(cli_analytics.forget_author)
+app.add_typer(cli_ops.quarantine_app, name="quarantine")
 app.add_typer(model_app, name="model")
 app.add_typer(journeys_app, name="journeys")
+
+
+class LogFormatOption(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="more log output (-vv: debug)")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="only errors in the log")] = False,
+    log_format: Annotated[LogFormatOption, typer.Option("--log-format", help="log lines as text or JSON")] =
+    LogFormatOption.text,
+) -> None:
+    """Social listening and multilingual sentiment mapped onto customer-journey stages."""
+    configure_logging(level_for(verbose, quiet), log_format.value)
 
 
 SinceOption = Annotated[datetime | None, typer.Option(help="only mentions created at/after (ISO, with timezone)")]
@@ -235,7 +253,7 @@ def sources_check(config: ConfigOption = None,
 
 
 def main() -> None:  # pragma: no cover - console-script entry
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()  # the app callback applies -v/-q/--log-format
     app()
 
 

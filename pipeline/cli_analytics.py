@@ -7,8 +7,6 @@ project's errors print ``error: ...`` to stderr and exit 2 (configuration/usage)
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import re
 import tempfile
@@ -22,6 +20,7 @@ import typer
 from rich.table import Table
 
 from journeypulse.config import Settings
+from journeypulse.csv_export import csv_text
 from journeypulse.errors import StorageError
 from journeys.coaching import CoachingFilter, export_csv, export_html, export_jsonl
 from pipeline import analytics, steps
@@ -125,11 +124,7 @@ def _print_rows(columns: list[str], rows: list[tuple[object, ...]], format: Quer
         typer.echo(json.dumps([{c: _cell(v) for c, v in zip(columns, row, strict=True)} for row in rows],
                               ensure_ascii=False, indent=2))
     elif format is QueryFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows([[_cell(v) for v in row] for row in rows])
-        typer.echo(buffer.getvalue(), nl=False)
+        typer.echo(csv_text(columns, rows), nl=False)
     elif sum(len(column) + 3 for column in columns) + 1 > console.width:
         # Too many columns to show side by side without breaking every header: one record per row.
         console.print(f"[italic]{title}[/]", highlight=False)
@@ -324,12 +319,26 @@ def alerts_check(
 
 
 def forget_author(
-    who: Annotated[str, typer.Argument(help="author pseudonym (a_...) or raw handle")],
+    who: Annotated[str, typer.Argument(help="handle (maria, @maria, reddit:maria), customer or interaction id, "
+                                            "or pseudonym (a_..., c_..., i_...)")],
     config: ConfigOption = None,
 ) -> None:
-    """Delete an author's mentions and everything derived from them; rewrite exports under data_dir."""
+    """Erase a person: their mentions and everything derived, quarantine rows and alerts naming them, their
+    name in other people's texts; rebuild summaries and rewrite (or delete) the exports under data_dir."""
     with _opened(config) as (settings, store):
-        report, rewritten = guard(lambda: analytics.forget_author(settings, store, who))
+        outcome = guard(lambda: analytics.forget_author(settings, store, who))
+    report = outcome.report
+    table = Table("table", "action", "rows", title="forget-author")
+    for name, action, rows in report.per_table():
+        table.add_row(name, action, str(rows))
+    console.print(table)
     console.print(f"removed {report.mentions} mentions, {report.sentiments} sentiment results, {report.links} links, "
                   f"{report.coaching_examples} coaching examples, {report.coaching_reviews} reviews, "
-                  f"{report.corrections} corrections; rewrote {len(rewritten)} exports", highlight=False, soft_wrap=True)
+                  f"{report.corrections} corrections, {report.quarantine} quarantine rows, {report.alerts} alerts; "
+                  f"scrubbed the name from {report.texts_scrubbed} other mentions; "
+                  f"rewrote {len(outcome.rewritten)} exports, deleted {len(outcome.deleted)}",
+                  highlight=False, soft_wrap=True)
+    for path in outcome.rewritten:
+        console.print(f"rewritten: {path}", highlight=False, soft_wrap=True)
+    for path in outcome.deleted:
+        console.print(f"deleted (it named the person): {path}", highlight=False, soft_wrap=True)

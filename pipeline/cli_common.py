@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from journeypulse.errors import ConfigError, JourneypulseError
 
@@ -33,8 +34,13 @@ def guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True, markup=True)
         raise typer.Exit(2) from exc
     except JourneypulseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
+
+
+def _one_line(exc: Exception) -> str:
+    """The message on one line, with rich markup escaped (a message may hold ``[...]``)."""
+    return escape(" ".join(str(exc).split()))

@@ -47,6 +47,11 @@ def _no_progress(_: int) -> None:
     return None
 
 
+def _waiting(message: str) -> None:
+    """Told by ``Store.step_lock`` that a concurrent run holds the step: say so (stderr by default)."""
+    logger.warning(message)
+
+
 # --------------------------------------------------------------------------- reports
 
 
@@ -127,10 +132,19 @@ def load_run_settings(config_path: str | Path | None = None) -> Settings:
 
 
 def open_store(settings: Settings) -> Store:
-    """Open (and migrate) the configured database; the SQLite file's folder is created."""
+    """Open (and migrate) the configured database; the SQLite file's folder is created.
+
+    The store pseudonymises quarantine payloads with the deployment's key and quarantines mentions dated
+    more than ``pipeline.max_future_skew`` ahead. A bad ``storage.url`` is a ConfigError naming the file.
+    """
     if not settings.storage.url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Store.open(settings.database_url)
+    pseudonymise = load_pseudonymiser(settings.privacy.pseudonym_key_env, settings.data_dir / ".pseudonym_key")
+    try:
+        return Store.open(settings.database_url, pseudonymise=pseudonymise,
+                          max_future_skew=settings.pipeline.max_future_skew)
+    except ConfigError as exc:
+        raise ConfigError(f"{settings.config_file or 'configuration'}: {exc}") from exc
 
 
 def _listener_context(settings: Settings, source: SourceConfig) -> ListenerContext:
@@ -146,12 +160,21 @@ def _resolved_source(settings: Settings, source: SourceConfig) -> SourceConfig:
     return source
 
 
-def _enabled_sources(settings: Settings, only: str | None) -> list[SourceConfig]:
+def _enabled_sources(settings: Settings, only: str | None, *, validate: bool = True) -> list[SourceConfig]:
+    """The enabled sources (or ``only``); with ``validate`` each listener is built once (no I/O) so that a
+    bad ``params`` entry is reported as ``<config file>: <problem>`` before anything is pulled."""
     sources = [s for s in settings.sources if s.enabled and (only is None or s.name == only)]
     if only is not None and not sources:
         known = ", ".join(s.name for s in settings.sources if s.enabled) or "none"
         raise ConfigError(f"source {only!r} is not configured or not enabled (enabled: {known})")
-    return [_resolved_source(settings, s) for s in sources]
+    resolved = [_resolved_source(settings, s) for s in sources]
+    if validate:
+        for source in resolved:
+            try:
+                build_listener(source, _listener_context(settings, source))
+            except ConfigError as exc:
+                raise ConfigError(f"{settings.config_file or 'configuration'}: {exc}") from exc
+    return resolved
 
 
 def pull_tasks(settings: Settings) -> list[PullTask]:
@@ -175,7 +198,7 @@ def check_sources(settings: Settings, *, include_disabled: bool = False) -> list
     """Validate each enabled (or every) source's configuration and credentials without pulling."""
     results = []
     sources = ([_resolved_source(settings, s) for s in settings.sources] if include_disabled
-               else _enabled_sources(settings, None))
+               else _enabled_sources(settings, None, validate=False))
     for source in sources:
         try:
             listener = build_listener(source, _listener_context(settings, source))
@@ -291,14 +314,15 @@ def identify_languages(settings: Settings, store: Store, *, batch_size: int = 50
     """Give every mention without a language one ('und' when there is nothing to identify)."""
     identifier = LanguageIdentifier(settings.language, settings.brands)
     done = 0
-    while batch := store.mentions_without_language(batch_size):
-        results = []
-        for row in batch:
-            guess = identifier.identify(row.text, row.language_hint)
-            results.append(LanguageResult(row.id, guess.language, guess.confidence, guess.method))
-        store.save_languages(results)
-        done += len(batch)
-        advance(len(batch))
+    with store.step_lock("identify_languages", on_wait=_waiting):
+        while batch := store.mentions_without_language(batch_size):
+            results = []
+            for row in batch:
+                guess = identifier.identify(row.text, row.language_hint)
+                results.append(LanguageResult(row.id, guess.language, guess.confidence, guess.method))
+            store.save_languages(results)
+            done += len(batch)
+            advance(len(batch))
     return StepReport("identify_languages", done)
 
 
@@ -336,38 +360,39 @@ def classify(
     done = 0
     plans: list[tuple[str, list[str] | None]] = [(name, [lang]) for lang, name in routes.items()]
     plans.append((model_config.name, None))
-    for name, languages in plans:
-        model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
+    with store.step_lock("classify", on_wait=_waiting):  # concurrent runs would score the same rows twice
+        for name, languages in plans:
+            model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
 
-        def fetch(after: str | None, model: SentimentModel = model,
-                  languages: list[str] | None = languages) -> list[MentionText]:
-            return store.mentions_without_sentiment(
-                model.name, model.revision, batch_size, brand=brand, since=since, until=until,
-                languages=languages, after_id=after,
-            )
+            def fetch(after: str | None, model: SentimentModel = model,
+                      languages: list[str] | None = languages) -> list[MentionText]:
+                return store.mentions_without_sentiment(
+                    model.name, model.revision, batch_size, brand=brand, since=since, until=until,
+                    languages=languages, after_id=after,
+                )
 
-        for page in _pages(fetch):
-            # Languages with a route of their own are scored by that model, not the default.
-            rows = [r for r in page if languages is not None or r.language not in routes]
-            if not rows:
-                continue
-            scores = model.score([r.text for r in rows])
-            if len(scores) != len(rows):
-                raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(rows)} texts")
-            now = datetime.now(UTC)
-            store.save_sentiments(
-                [
-                    SentimentResult(
-                        mention_id=r.id, model=model.name, revision=model.revision, backend=model.backend,
-                        label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
-                        p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
-                        classified_at=now,
-                    )
-                    for r, s in zip(rows, scores, strict=True)
-                ]
-            )
-            done += len(rows)
-            advance(len(rows))
+            for page in _pages(fetch):
+                # Languages with a route of their own are scored by that model, not the default.
+                rows = [r for r in page if languages is not None or r.language not in routes]
+                if not rows:
+                    continue
+                scores = model.score([r.text for r in rows])
+                if len(scores) != len(rows):
+                    raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(rows)} texts")
+                now = datetime.now(UTC)
+                store.save_sentiments(
+                    [
+                        SentimentResult(
+                            mention_id=r.id, model=model.name, revision=model.revision, backend=model.backend,
+                            label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
+                            p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
+                            classified_at=now,
+                        )
+                        for r, s in zip(rows, scores, strict=True)
+                    ]
+                )
+                done += len(rows)
+                advance(len(rows))
     return StepReport("classify", done, f"model={model_config.name}")
 
 
@@ -406,29 +431,31 @@ def link_journeys(
         linker = load_linker(_taxonomy_path(settings))
         detail = f"method=rules taxonomy={linker.revision}"
     version = linker.revision
-    if relink:
-        store.reset_links(version, brand=brand, since=since, until=until)
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:
         return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until, after_id=after)
 
-    for page in _pages(fetch):
-        found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
-        links = {
-            row.id: [
-                JourneyLinkRow(
-                    stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
-                    exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
-                    needs_review=link.needs_review,
-                )
-                for link in row_links
-            ]
-            for row, row_links in zip(page, found, strict=True)
-        }
-        store.save_journey_links(version, links)
-        done += len(page)
-        advance(len(page))
+    # One run per linker revision at a time: a second `link --relink` waits instead of interleaving.
+    with store.step_lock("link_journeys", version, on_wait=_waiting):
+        if relink:
+            store.reset_links(version, brand=brand, since=since, until=until)
+        for page in _pages(fetch):
+            found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
+            links = {
+                row.id: [
+                    JourneyLinkRow(
+                        stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
+                        exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
+                        needs_review=link.needs_review,
+                    )
+                    for link in row_links
+                ]
+                for row, row_links in zip(page, found, strict=True)
+            }
+            store.save_journey_links(version, links)
+            done += len(page)
+            advance(len(page))
     return StepReport("link_journeys", done, detail)
 
 
@@ -442,7 +469,8 @@ def _taxonomy_path(settings: Settings) -> Path | None:
 
 def refresh_summaries(settings: Settings, store: Store) -> StepReport:
     """Recompute the stored summary tables behind the marketing views."""
-    rows = store.refresh_summaries()  # PENDING storage support
+    with store.step_lock("refresh_summaries", on_wait=_waiting):
+        rows = store.refresh_summaries()
     return StepReport("refresh_summaries", rows)
 
 

@@ -8,6 +8,7 @@ every row derived from them.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -15,6 +16,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from journeypulse.errors import StorageError
+from journeypulse.record import content_hash
 from storage.ingest import chunks, dialect_insert
 from storage.records import (
     SENTIMENT_LABELS,
@@ -30,8 +32,10 @@ from storage.schema import (
     coaching_example_table,
     coaching_review_table,
     correction_table,
+    link_run_table,
     link_table,
     mention_table,
+    quarantine_table,
     sentiment_table,
 )
 from storage.views import view
@@ -239,25 +243,106 @@ def mention_days(conn: sa.Connection, brand: str | None) -> tuple[datetime, date
     return None if first is None else (first, last)
 
 
-def forget_author(conn: sa.Connection, author: str) -> ForgetReport:
-    """Delete every mention by ``author`` (a pseudonym) and, by cascade, everything derived from them."""
+ERASED = "[erased]"
+"""What an erased handle or id becomes in the texts of other people's mentions and library examples."""
+
+
+def _identity_pattern(raw: Sequence[str]) -> re.Pattern[str] | None:
+    """Whole-word, case-insensitive match of any raw form, with an optional ``@`` or ``u/`` before it."""
+    forms = sorted({r.lstrip("@") for r in raw if len(r.lstrip("@")) >= 3}, key=len, reverse=True)
+    if not forms:
+        return None
+    return re.compile(r"(?<![\w@/])(?:@|/?u/)?(?:" + "|".join(map(re.escape, forms)) + r")(?![\w])", re.IGNORECASE)
+
+
+def _carrying(conn: sa.Connection, table: sa.Table, key: str, columns: Sequence[str], needles: Sequence[str],
+              pattern: re.Pattern[str]) -> list[str]:
+    """Keys of rows whose ``columns`` hold any needle as a whole word (SQL narrows, the pattern decides)."""
+    if not needles:
+        return []
+    like = [sa.func.lower(table.c[col]).contains(n.casefold(), autoescape=True) for col in columns for n in needles]
+    found = []
+    for row in conn.execute(sa.select(table.c[key], *(table.c[col] for col in columns)).where(sa.or_(*like))):
+        if any(value is not None and pattern.search(str(value)) for value in row[1:]):
+            found.append(row[0])
+    return found
+
+
+def _count(conn: sa.Connection, table: sa.Table, column: str, ids: Sequence[str]) -> int:
+    total = 0
+    for part in chunks(ids):
+        total += conn.execute(sa.select(sa.func.count()).where(table.c[column].in_(part))).scalar_one()
+    return int(total)
+
+
+def forget(conn: sa.Connection, pseudonyms: Sequence[str], raw: Sequence[str], now: datetime) -> ForgetReport:
+    """Erase one person: every mention stored under any of ``pseudonyms`` (as author, or as the
+    contact-center ``customer_id`` / ``interaction_id`` in its metadata) with every row derived from
+    it; quarantine rows and alerts that carry a pseudonym or a raw form; and the raw forms (a handle,
+    a customer id) in other people's mention texts and library examples, replaced by ``ERASED``.
+    """
     m = mention_table.c
-    ids = list(conn.execute(sa.select(m.id).where(m.author == author)).scalars())
-
-    def count(table: sa.Table, column: str) -> int:
-        total = 0
-        for part in chunks(ids):
-            total += conn.execute(sa.select(sa.func.count()).where(table.c[column].in_(part))).scalar_one()
-        return int(total)
-
-    report = ForgetReport(
-        mentions=len(ids),
-        sentiments=count(sentiment_table, "mention_id"),
-        links=count(link_table, "mention_id"),
-        coaching_examples=count(coaching_example_table, "mention_id"),
-        coaching_reviews=count(coaching_review_table, "mention_id"),
-        corrections=count(correction_table, "mention_id"),
-    )
+    meta = m["metadata"]
+    ids: list[str] = []
+    matched: set[str] = set()
+    for part in chunks(sorted(set(pseudonyms))):
+        rows = conn.execute(
+            sa.select(m.id, m.author, meta["customer_id"].as_string(), meta["interaction_id"].as_string())
+            .where(sa.or_(m.author.in_(part), meta["customer_id"].as_string().in_(part),
+                          meta["interaction_id"].as_string().in_(part)))
+        ).all()
+        for mention_id, *values in rows:
+            ids.append(mention_id)
+            matched.update(v for v in values if v in part)
+    ids = sorted(set(ids))
+    counts = {
+        "sentiment": _count(conn, sentiment_table, "mention_id", ids),
+        "journey_link_run": _count(conn, link_run_table, "mention_id", ids),
+        "journey_link": _count(conn, link_table, "mention_id", ids),
+        "coaching_example": _count(conn, coaching_example_table, "mention_id", ids),
+        "coaching_review": _count(conn, coaching_review_table, "mention_id", ids),
+        "sentiment_correction": _count(conn, correction_table, "mention_id", ids),
+    }
     for part in chunks(ids):  # foreign keys cascade on both dialects (SQLite: PRAGMA foreign_keys=ON)
         conn.execute(mention_table.delete().where(m.id.in_(part)))
-    return report
+
+    needles = sorted({*pseudonyms, *(r for r in raw if len(r.lstrip("@")) >= 3)})
+    anywhere = re.compile("|".join(rf"(?<![\w]){re.escape(n)}(?![\w])" for n in needles), re.IGNORECASE) if needles \
+        else re.compile(r"(?!x)x")
+    q = quarantine_table.c
+    quarantined = _carrying(conn, quarantine_table, "id", ["payload", "locator"], needles, anywhere)
+    for part in chunks(quarantined):
+        conn.execute(quarantine_table.delete().where(q.id.in_(part)))
+    alerts = _carrying(conn, alert_table, "key", ["message"], needles, anywhere)
+    for part in chunks(alerts):
+        conn.execute(alert_table.delete().where(alert_table.c.key.in_(part)))
+
+    scrubbed = examples_scrubbed = 0
+    pattern = _identity_pattern(raw)
+    if pattern is not None:
+        plain = sorted({r.lstrip("@") for r in raw if len(r.lstrip("@")) >= 3})
+        for mention_id in _carrying(conn, mention_table, "id", ["text"], plain, pattern):
+            text = conn.execute(sa.select(m.text).where(m.id == mention_id)).scalar_one()
+            clean = pattern.sub(ERASED, text)
+            conn.execute(mention_table.update().where(m.id == mention_id)
+                         .values(text=clean, content_hash=content_hash(clean), updated_at=now))
+            scrubbed += 1
+        e = coaching_example_table.c
+        for mention_id in _carrying(conn, coaching_example_table, "mention_id", ["text"], plain, pattern):
+            text = conn.execute(sa.select(e.text).where(e.mention_id == mention_id)).scalar_one()
+            clean = pattern.sub(ERASED, text)
+            conn.execute(coaching_example_table.update().where(e.mention_id == mention_id)
+                         .values(text=clean, content_hash=content_hash(clean)))
+            examples_scrubbed += 1
+    return ForgetReport(
+        mentions=len(ids), sentiments=counts["sentiment"], links=counts["journey_link"],
+        coaching_examples=counts["coaching_example"], coaching_reviews=counts["coaching_review"],
+        corrections=counts["sentiment_correction"], link_runs=counts["journey_link_run"],
+        quarantine=len(quarantined), alerts=len(alerts), texts_scrubbed=scrubbed,
+        examples_scrubbed=examples_scrubbed, matched=tuple(sorted(matched)),
+    )
+
+
+def forget_author(conn: sa.Connection, author: str, now: datetime) -> ForgetReport:
+    """Delete every mention by ``author`` (a pseudonym) and everything derived from or carrying it."""
+    return forget(conn, [author], [], now)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from journeypulse.errors import StorageError
 from storage.ingest import chunks, dialect_insert
+from storage.locks import xact_lock
 from storage.records import SENTIMENT_LABELS, JourneyLinkRow, LanguageResult, MentionText, SentimentResult
 from storage.schema import link_run_table, link_table, mention_table, sentiment_table
 
@@ -207,6 +208,7 @@ def save_links(
             _check_link(mention_id, link)
     r, lc = link_run_table.c, link_table.c
     ids = list(links_by_mention)
+    xact_lock(conn, f"journey_link\x1f{taxonomy_version}")  # delete-then-insert: one writer per version at a time
     for part in chunks(ids):
         conn.execute(link_table.delete().where(lc.taxonomy_version == taxonomy_version, lc.mention_id.in_(part)))
         conn.execute(
@@ -250,6 +252,7 @@ def reset_links(conn: sa.Connection, taxonomy_version: str, *, brand: str | None
     [since, until)) so they are linked again."""
     r = link_run_table.c
     lc = link_table.c
+    xact_lock(conn, f"journey_link\x1f{taxonomy_version}")
     stmt = link_run_table.delete().where(r.taxonomy_version == taxonomy_version)
     link_stmt = link_table.delete().where(lc.taxonomy_version == taxonomy_version)
     if brand is not None or since is not None or until is not None:

@@ -8,9 +8,9 @@ drops the annotations that described the old text.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -197,16 +197,33 @@ def insert_quarantine(conn: sa.Connection, rows: Sequence[QuarantinedRow], now: 
     return len(fresh), len(rows) - len(fresh)
 
 
-def read_quarantine(conn: sa.Connection, source: str | None, limit: int) -> list[QuarantineEntry]:
-    """Newest quarantine rows first (optionally of one source)."""
+def _quarantine_filter(stmt: sa.Select[Any], source: str | None, reason: str | None) -> sa.Select[Any]:
+    q = quarantine_table.c
+    if source is not None:
+        stmt = stmt.where(q.source == source)
+    if reason is not None:  # reasons carry details ("created_at '...' is not ..."): match a part, any case
+        stmt = stmt.where(sa.func.lower(q.reason).contains(reason.casefold(), autoescape=True))
+    return stmt
+
+
+def read_quarantine(conn: sa.Connection, source: str | None, limit: int,
+                    reason: str | None = None) -> list[QuarantineEntry]:
+    """Newest quarantine rows first (optionally of one source, with ``reason`` in their reason)."""
     q = quarantine_table.c
     stmt = sa.select(
         q.id, q.source, q.locator, q.reason, q.payload, q.payload_bytes, q.payload_truncated, q.quarantined_at
     )
-    if source is not None:
-        stmt = stmt.where(q.source == source)
-    stmt = stmt.order_by(q.quarantined_at.desc(), q.id).limit(limit)
+    stmt = _quarantine_filter(stmt, source, reason).order_by(q.quarantined_at.desc(), q.id).limit(limit)
     return [QuarantineEntry(*row) for row in conn.execute(stmt)]
+
+
+def count_quarantine(conn: sa.Connection, source: str | None, reason: str | None) -> list[tuple[str, str, int]]:
+    """(source, reason, rows) for every distinct reason, most rows first."""
+    q = quarantine_table.c
+    n = sa.func.count().label("n")
+    stmt = _quarantine_filter(sa.select(q.source, q.reason, n), source, reason)
+    stmt = stmt.group_by(q.source, q.reason).order_by(n.desc(), q.source, q.reason)
+    return [(src, why, int(count)) for src, why, count in conn.execute(stmt)]
 
 
 def write_cursor(conn: sa.Connection, source: str, query: str, cursor: Cursor, now: datetime) -> None:
@@ -231,16 +248,31 @@ def store_batch(
     quarantined: Sequence[QuarantinedRow],
     cursor: Cursor | None,
     now: datetime,
+    *,
+    not_after: datetime | None = None,
+    scrub: Callable[[QuarantinedRow], QuarantinedRow] | None = None,
 ) -> UpsertReport:
     """Everything ``Store.store_batch`` writes, on a connection already inside a transaction.
 
     Mentions holding NUL characters are quarantined (PostgreSQL cannot store them; SQLite does the same
-    so both backends keep identical data) and counted in ``quarantined``, not in the mention counts.
+    so both backends keep identical data) and counted in ``quarantined``, not in the mention counts;
+    so are mentions created after ``not_after`` (a clock or parsing error, e.g. a row dated 2099).
+    ``scrub`` is applied to every quarantine row before it is written.
     """
     storable: list[Mention] = []
     diverted: list[QuarantinedRow] = []
     for mention in mentions:
-        if has_nul(mention):
+        if not_after is not None and isinstance(mention.created_at, datetime) and mention.created_at > not_after:
+            diverted.append(
+                QuarantinedRow(
+                    source=mention.source,
+                    locator=f"native_id={mention.native_id}",
+                    reason=f"created_at {mention.created_at.isoformat()} is more than pipeline.max_future_skew "
+                    f"ahead of the clock ({now.isoformat(timespec='seconds')})",
+                    payload=mention.model_dump_json(exclude={"fetched_at"}),
+                )
+            )
+        elif has_nul(mention):
             diverted.append(
                 QuarantinedRow(
                     source=mention.source,
@@ -252,7 +284,8 @@ def store_batch(
         else:
             storable.append(mention)
     inserted, updated, unchanged = upsert_mentions(conn, storable, now)
-    new, repeats = insert_quarantine(conn, [*quarantined, *diverted], now)
+    rows = [*quarantined, *diverted]
+    new, repeats = insert_quarantine(conn, [scrub(row) for row in rows] if scrub is not None else rows, now)
     if cursor is not None:
         write_cursor(conn, source, query, cursor, now)
     return UpsertReport(

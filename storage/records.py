@@ -224,7 +224,7 @@ class DailyStageCount:
 
 @dataclass(frozen=True)
 class ForgetReport:
-    """Rows removed when an author was forgotten (dependent rows go by cascade with their mention)."""
+    """Rows removed (and texts scrubbed) when a person was forgotten; derived rows go by cascade with their mention."""
 
     mentions: int
     sentiments: int
@@ -232,3 +232,27 @@ class ForgetReport:
     coaching_examples: int
     coaching_reviews: int
     corrections: int
+    link_runs: int = 0
+    quarantine: int = 0
+    alerts: int = 0
+    texts_scrubbed: int = 0  # other people's mentions that named the person (name replaced by "[erased]")
+    examples_scrubbed: int = 0  # the same in coaching-library texts
+    summary_rows: int = 0  # summary rows rewritten from the remaining data
+    matched: tuple[str, ...] = ()  # the pseudonyms that matched stored mentions
+
+    def per_table(self) -> list[tuple[str, str, int]]:
+        """(table, what happened, rows) for every table the erasure touches, in a fixed order."""
+        return [
+            ("mention", "deleted", self.mentions),
+            ("sentiment", "deleted", self.sentiments),
+            ("journey_link_run", "deleted", self.link_runs),
+            ("journey_link", "deleted", self.links),
+            ("coaching_example", "deleted", self.coaching_examples),
+            ("coaching_review", "deleted", self.coaching_reviews),
+            ("sentiment_correction", "deleted", self.corrections),
+            ("quarantine", "deleted", self.quarantine),
+            ("alert", "deleted", self.alerts),
+            ("mention (other authors)", "name replaced by [erased]", self.texts_scrubbed),
+            ("coaching_example (others)", "name replaced by [erased]", self.examples_scrubbed),
+            ("summary tables", "rebuilt", self.summary_rows),
+        ]

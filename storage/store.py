@@ -6,20 +6,23 @@ callers pass and get kernel records or the frozen dataclasses of ``storage.recor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from journeypulse.errors import StorageError
+from journeypulse.errors import ConfigError, StorageError
+from journeypulse.privacy import ErasureTarget, Pseudonymiser, scrub_quarantined
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from storage import cx, enrichment, facts, ingest, views
+from storage import cx, enrichment, facts, ingest, locks, views
 from storage import migrate as migrations
 from storage.records import (
     AlertRow,
@@ -39,6 +42,9 @@ from storage.records import (
 )
 
 log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FUTURE_SKEW = timedelta(days=1)
+"""Mentions dated further ahead of the storing clock than this are quarantined, not stored."""
 
 
 def _now() -> datetime:
@@ -82,43 +88,67 @@ def _use_wal(engine: sa.Engine, attempts: int = 50) -> None:
             time.sleep(0.1)
 
 
+def _create_private_file(path: Path) -> None:
+    """Create an empty SQLite file readable by its owner only (it holds raw quarantine lines and texts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def create_engine(url: str) -> sa.Engine:
-    """Engine for a SQLAlchemy URL; ``postgresql://`` means psycopg 3, a SQLite file's folder is created."""
+    """Engine for a SQLAlchemy URL; ``postgresql://`` means psycopg 3; a new SQLite file is created mode 0600.
+
+    A URL that cannot be parsed or names an unsupported backend raises ``ConfigError`` naming
+    ``storage.url``; the URL itself is never echoed (a malformed one may hold a password).
+    """
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StorageError(f"database URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///data/jp.db)") from exc
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise ConfigError("storage.url: not a valid database URL (expected e.g. sqlite:///data/jp.db or "
+                          "postgresql+psycopg://user@host:5432/db)") from exc
     backend = parsed.get_backend_name()
+    if backend not in ("postgresql", "sqlite"):
+        raise ConfigError(f"storage.url: backend {backend!r} is not supported; use sqlite:///path or "
+                          "postgresql+psycopg://user@host/db")
+    if backend == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True) if backend == "postgresql" else sa.create_engine(parsed)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise ConfigError(f"storage.url: driver {parsed.drivername!r} cannot be used "
+                          f"({exc.__class__.__name__}); use postgresql+psycopg or sqlite") from exc
     if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = sa.create_engine(parsed, pool_pre_ping=True)
         sa.event.listen(engine, "connect", _postgres_session)
         return engine
-    if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        if parsed.database and parsed.database != ":memory:":
-            _use_wal(engine)
-        return engine
-    raise StorageError(
-        f"database URL {parsed.render_as_string(hide_password=True)!r}: backend {backend!r} is not "
-        "supported; use sqlite:///path or postgresql+psycopg://user@host/db"
-    )
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    if parsed.database and parsed.database != ":memory:":
+        _create_private_file(Path(parsed.database).expanduser())
+        _use_wal(engine)
+    return engine
 
 
 class Store:
     """Mentions, cursors, annotations and analyst views in one SQLite or PostgreSQL database."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, pseudonymise: Pseudonymiser | None = None,
+                 max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW) -> None:
         self._engine = engine
         self.dialect: str = engine.dialect.name
+        self._pseudonymise = pseudonymise
+        self.max_future_skew = max_future_skew
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        """Connect; with ``migrate`` bring the schema to the newest revision, else require it to be there."""
+    def open(cls, url: str, *, migrate: bool = True, pseudonymise: Pseudonymiser | None = None,
+             max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW) -> Store:
+        """Connect; with ``migrate`` bring the schema to the newest revision, else require it to be there.
+
+        ``pseudonymise`` turns identity fields of quarantine payloads into pseudonyms (without it they
+        are replaced by "[identity removed]"); ``max_future_skew`` bounds how far ahead of now a
+        mention's ``created_at`` may be before it is quarantined.
+        """
         engine = create_engine(url)
         safe_url = engine.url.render_as_string(hide_password=True)
         try:
@@ -136,7 +166,7 @@ class Store:
         except StorageError:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, pseudonymise=pseudonymise, max_future_skew=max_future_skew)
 
     def check_schema(self) -> None:
         """Raise StorageError unless the database is at the newest revision and matches the models."""
@@ -147,6 +177,20 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @contextmanager
+    def step_lock(self, step: str, scope: str = "", *, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold ``step``'s lock for ``scope`` (e.g. a taxonomy revision) while the block runs.
+
+        A concurrent run of the same step and scope waits; ``on_wait`` (default: a warning in the log) is
+        told "another run holds the lock on ...". See storage/locks.py.
+        """
+        try:
+            with locks.step_lock(self._engine, step, scope, on_wait or log.warning):
+                yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(f"the lock on step {step} could not be taken on {self.dialect}: "
+                               f"{getattr(exc, 'orig', exc)}") from exc
 
     def __enter__(self) -> Self:
         return self
@@ -180,9 +224,16 @@ class Store:
         quarantined: Sequence[QuarantinedRow],
         cursor: Cursor | None,
     ) -> UpsertReport:
-        """In ONE transaction: upsert mentions, insert new quarantine rows, advance the cursor (unless None)."""
+        """In ONE transaction: upsert mentions, insert new quarantine rows, advance the cursor (unless None).
+
+        Every quarantine row passes ``journeypulse.privacy.scrub_quarantined`` first (identity fields become
+        pseudonyms); mentions dated more than ``max_future_skew`` ahead are quarantined instead of stored.
+        """
+        now = _now()
         with self._transaction(f"storing {len(mentions)} mentions from source {source!r}") as conn:
-            report = ingest.store_batch(conn, source, query, mentions, quarantined, cursor, _now())
+            report = ingest.store_batch(conn, source, query, mentions, quarantined, cursor, now,
+                                        not_after=now + self.max_future_skew,
+                                        scrub=lambda row: scrub_quarantined(row, self._pseudonymise))
         log.info(
             "source %s: %d inserted, %d updated, %d unchanged, %d quarantined (%d repeats)",
             source,
@@ -198,10 +249,16 @@ class Store:
         with self._transaction(f"reading the cursor of source {source!r}") as conn:
             return ingest.read_cursor(conn, source, query)
 
-    def quarantine_rows(self, source: str | None = None, limit: int = 100) -> list[QuarantineEntry]:
-        """Newest quarantined rows first, for review (``journeypulse quarantine`` in the CLI)."""
+    def quarantine_rows(self, source: str | None = None, limit: int = 100, *,
+                        reason: str | None = None) -> list[QuarantineEntry]:
+        """Newest quarantined rows first, for review (``journeypulse quarantine list`` in the CLI)."""
         with self._transaction("reading quarantine rows") as conn:
-            return ingest.read_quarantine(conn, source, limit)
+            return ingest.read_quarantine(conn, source, limit, reason)
+
+    def quarantine_counts(self, *, source: str | None = None, reason: str | None = None) -> list[tuple[str, str, int]]:
+        """(source, reason, rows) per distinct reason, most rows first (``journeypulse quarantine count``)."""
+        with self._transaction("counting quarantine rows") as conn:
+            return ingest.count_quarantine(conn, source, reason)
 
     # -- annotations -----------------------------------------------------------------------------
 
@@ -393,12 +450,27 @@ class Store:
         with self._transaction(f"marking {len(keys)} alerts posted") as conn:
             return cx.mark_posted(conn, keys, _now())
 
+    def forget(self, target: ErasureTarget) -> ForgetReport:
+        """Erase one person (see ``storage.cx.forget``) and rebuild the summary tables, in one transaction.
+
+        On SQLite the deleted pages are overwritten (``secure_delete``) and the WAL is checkpointed, so
+        the erased rows do not linger in the file.
+        """
+        if not target.pseudonyms:
+            raise StorageError("forget: nothing to forget (no pseudonym given)")
+        with self._transaction("forgetting a person") as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            report = cx.forget(conn, sorted(target.pseudonyms), sorted(target.raw), _now())
+            rows = views.refresh_summaries(conn, _now())
+        if self.dialect == "sqlite":
+            with self._transaction("checkpointing the SQLite log after forgetting") as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.info("forgot a person: %d mentions removed", report.mentions)
+        return dataclasses.replace(report, summary_rows=rows)
+
     def forget_author(self, author: str) -> ForgetReport:
-        """Delete the author's mentions with their sentiment, links, coaching rows and corrections; refresh summaries."""
+        """Delete the author's mentions with everything derived from or carrying the pseudonym; refresh summaries."""
         if not author:
             raise StorageError("forget author: the pseudonym is empty")
-        with self._transaction("forgetting an author") as conn:
-            report = cx.forget_author(conn, author)
-            views.refresh_summaries(conn, _now())
-        log.info("forgot an author: %d mentions removed", report.mentions)
-        return report
+        return self.forget(ErasureTarget(frozenset({author}), frozenset()))

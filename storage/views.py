@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeEngine
 
 from journeypulse.errors import StorageError
+from storage.locks import xact_lock
 from storage.records import LinkedMention, StageSummary
 from storage.schema import (
     UTCDateTime,
@@ -444,6 +445,7 @@ def refresh_summaries(conn: sa.Connection, now: datetime) -> int:
 
     Returns the rows written to ``summary_daily_sentiment``.
     """
+    xact_lock(conn, "summary tables")  # delete-then-insert: a concurrent refresh must not insert twice
     daily = view("v_daily_sentiment")
     columns = list(VIEW_COLUMNS["v_daily_sentiment"])
     conn.execute(summary_daily_table.delete())

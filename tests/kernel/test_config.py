@@ -66,3 +66,45 @@ def test_secrets_are_read_from_the_named_environment_variable(monkeypatch: pytes
     monkeypatch.setenv("JP_TEST_X_TOKEN", "s3cr3t")
     assert source.secret("bearer_token") == "s3cr3t"
     assert "s3cr3t" not in source.model_dump_json()
+
+
+def test_a_folder_a_latin1_file_and_an_unreadable_file_are_one_line_errors_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^{tmp_path}: file: is a folder"):
+        load_settings(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("brands:\n  - name: Café\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml: line 2: not UTF-8 \(byte 0xe9\)"):
+        load_settings(latin)
+    locked = _write(tmp_path, MINIMAL)
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ConfigError, match=r"journeypulse\.yaml: file: cannot be read \(permission denied\)"):
+        load_settings(locked)
+
+
+def test_yaml_syntax_errors_point_at_the_real_file_and_line_on_one_line(tmp_path: Path) -> None:
+    broken = _write(tmp_path, "brands:\n  - name: A\n  sources:\n    - x\n   bad: 1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(broken)
+    message = str(caught.value)
+    assert message.startswith(f"{broken}: line ") and "not valid YAML" in message
+    assert "\n" not in message and "<unicode string>" not in message
+
+
+def test_a_storage_url_that_is_not_a_url_names_the_field_but_not_the_value(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, MINIMAL + "storage:\n  url: bob:s3cret@db.example.com/jp\n"))
+    assert "storage.url: " in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_max_future_skew_reads_durations_and_refuses_negative_ones(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path, MINIMAL)).pipeline.max_future_skew.total_seconds() == 86_400
+    settings = load_settings(_write(tmp_path, MINIMAL + "pipeline:\n  max_future_skew: 12h\n"))
+    assert settings.pipeline.max_future_skew.total_seconds() == 12 * 3600
+    with pytest.raises(ConfigError, match="pipeline.max_future_skew: "):
+        load_settings(_write(tmp_path, MINIMAL + "pipeline:\n  max_future_skew: -5\n"))
