@@ -25,10 +25,10 @@ import requests
 from pydantic import BaseModel
 
 from journeypulse.config import BrandConfig, SourceConfig
-from journeypulse.errors import JourneypulseError, ListenerError
+from journeypulse.errors import CredentialsMissingError, CredentialsRejectedError, JourneypulseError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from listeners.query_building import parse_params, require_brand, select_brands
-from listeners.retry import TransientError, WaitBudget
+from listeners.retry import RateLimitBudgetSpent, RetryPolicy, TransientError, WaitBudget, call_with_retries
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ def wait_budget(source: SourceConfig) -> WaitBudget:
 # --------------------------------------------------------------------------- review and feed listeners
 
 P = TypeVar("P", bound=BaseModel)
+T = TypeVar("T")
 
 
 class BrandedListener(Generic[P]):
@@ -216,3 +217,36 @@ def send(client: httpx.Client, method: str, url: str, *, timeout: float, **kwarg
         raise TransientError(f"timed out after {timeout}s") from exc
     except httpx.RequestError as exc:
         raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+
+
+def fetch_with_retries(operation: Callable[[], T], *, what: str, policy: RetryPolicy, sleep: Callable[[float], None],
+                       budget: WaitBudget) -> T:
+    """``call_with_retries`` whose final TransientError becomes the ListenerError a pull reports."""
+    try:
+        return call_with_retries(operation, what=what, policy=policy, sleep=sleep, budget=budget)
+    except TransientError as exc:
+        tries = "" if isinstance(exc, RateLimitBudgetSpent) else f" after {policy.attempts} attempts"
+        raise ListenerError(f"{what} failed{tries} ({exc}); items already yielded are safe to store and the "
+                            "next run resumes from the last cursor") from exc
+
+
+def require_secret(source: SourceConfig, key: str, example_env: str, needs: str) -> str:
+    """The value of ``secrets.<key>``; CredentialsMissingError (naming the variable) when it has none."""
+    env = source.secrets.get(key)
+    if not env:
+        raise CredentialsMissingError(
+            f"{source.kind} source {source.name!r}: secrets.{key} is not configured; name the env var that holds "
+            f"{needs}, e.g. secrets: {{{key}: {example_env}}}"
+        )
+    value = source.secret(key)
+    if not value:
+        raise CredentialsMissingError(f"{source.kind} source {source.name!r}: env var {env} is not set (it must hold "
+                                      f"{needs})")
+    return value
+
+
+def rejected(source: SourceConfig, keys: tuple[str, ...], service: str, detail: str) -> CredentialsRejectedError:
+    """The error for a service that refused the credentials held in the env vars of ``secrets.<keys>``."""
+    names = " / ".join(source.secrets.get(k, f"secrets.{k}") for k in keys)
+    return CredentialsRejectedError(f"{source.kind} source {source.name!r}: {service} rejected the credentials in "
+                                    f"env var {names} ({detail}); check the value")

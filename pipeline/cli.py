@@ -70,7 +70,8 @@ def _store(settings: Settings) -> Iterator[Store]:
 def _print_pull(report: steps.PullReport) -> None:
     console.print(
         f"read {report.read} = stored {report.stored} + duplicates {report.duplicates} "
-        f"+ quarantined {report.quarantined}  ({report.sources} source(s))"
+        f"+ quarantined {report.quarantined}  ({report.sources} source(s), "
+        f"{report.late_arrivals} late arrival(s))"
     )
     for note in report.skipped:
         console.print(f"[yellow]skipped[/] {note}", highlight=False)
@@ -78,6 +79,10 @@ def _print_pull(report: steps.PullReport) -> None:
         console.print(f"[yellow]stopped early[/] {note}", highlight=False)
     for note in report.failed:
         err_console.print(f"[red]failed[/] {note}", highlight=False)
+    if report.failed:
+        broken = sorted({note.split("/", 1)[0] for note in report.failed})
+        err_console.print(f"[red]pull incomplete:[/] {len(report.failed)} query(s) of {len(broken)} source(s) "
+                          f"failed ({', '.join(broken)}); the other sources were read and stored", highlight=False)
 
 
 def _check_pull(report: steps.PullReport, store: Store) -> None:

@@ -26,13 +26,14 @@ from _net_a_helpers import (
     run_until_exhausted,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsMissingError, ListenerAuthError, ListenerError
 from journeypulse.record import make_mention_id
 from listeners.base import BrandMatcher, Listener
 from listeners.query_building import QueryGroup
 from listeners.x import XCursor, XListener, parse_search_page
 
 URL = "https://api.twitter.com/2/tweets/search/recent"
+USER_URL = "https://api.twitter.com/2/users/by/username/XDevelopers"
 BASE_ID = (int((NOW - 86400) * 1000) - 1288834974657) << 22  # snowflake ids from a day before NOW
 
 
@@ -122,7 +123,7 @@ def test_unknown_param_is_a_config_error_naming_the_field() -> None:
 def test_missing_credentials_message_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
     listener = make_listener(env=False)
-    with pytest.raises(ListenerAuthError, match="x listener: env var X_BEARER_TOKEN is not set"):
+    with pytest.raises(CredentialsMissingError, match="env var X_BEARER_TOKEN is not set"):
         listener.check()
     with pytest.raises(ListenerAuthError):
         next(listener.fetch(listener.queries()[0], None))
@@ -257,4 +258,5 @@ def test_the_token_is_sent_but_never_logged_nor_stored(monkeypatch: pytest.Monke
     assert caplog.records and SECRET not in caplog.text
     assert all(SECRET not in m.model_dump_json() and "somebody_real" not in m.model_dump_json()
                for m in mentions(items))
+    responses.add(responses.GET, USER_URL, json={"data": {"id": "2244994945", "username": "XDevelopers"}})
     assert SECRET not in (cursor or "") and SECRET not in listener.check()
