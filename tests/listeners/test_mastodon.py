@@ -229,7 +229,8 @@ def test_search_reads_the_whole_window_then_yields_oldest_first_within_the_budge
     listener = make_listener(limit=7, params={"hashtags": False, "search": True},
                              secrets={"access_token": "MASTODON_TOKEN"})
     query = "mastodon.social|nimbus:search:nimbus"
-    assert query in listener.queries() and "with access token" in listener.check()
+    responses.add(responses.GET, "https://mastodon.social/api/v1/apps/verify_credentials", json={"name": "listener"})
+    assert query in listener.queries() and "access token accepted by 1" in listener.check()
     first, cursor = drain(listener.fetch(query, None))
     assert numbers(first) == [1, 2, 3, 4, 5, 6, 7] and api.calls[0]["type"] == "statuses"
     rest, _ = run_until_exhausted(listener.fetch, query, cursor)
