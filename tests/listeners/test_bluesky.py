@@ -119,7 +119,7 @@ def test_a_handle_is_required_unless_anonymous(monkeypatch: pytest.MonkeyPatch) 
 def test_missing_app_password_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     listener = make_listener(monkeypatch)
     monkeypatch.delenv("BSKY_APP_PASSWORD")
-    with pytest.raises(ListenerAuthError, match="bluesky listener: env var BSKY_APP_PASSWORD is not set"):
+    with pytest.raises(ListenerAuthError, match="env var BSKY_APP_PASSWORD is not set"):
         listener.check()
 
 
