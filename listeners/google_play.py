@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from functools import partial
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, overlap_seconds, send
+from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, check_base_url, overlap_seconds, send
 from listeners.cursors import TimeWindow, load_time_cursor
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
@@ -41,6 +41,7 @@ ssl._create_default_https_context = _verifying_context
 logger = logging.getLogger(__name__)
 
 KIND = "google_play"
+API_URL = "https://play.google.com"
 RATE_LIMITED_MARKER = "com.google.play.gateway.proto.PlayGatewayError"
 RawReview = list[object]
 
@@ -57,6 +58,12 @@ class GooglePlayParams(BaseModel):
     page_size: int = Field(default=200, ge=1, le=4500)
     max_pages: int = Field(default=50, ge=1, description="pages per query and run")
     timeout_s: float = Field(default=30.0, gt=0)
+    api_url: str = Field(default=API_URL, description="base URL of the store (a staging or recorded server)")
+
+    @field_validator("api_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        return check_base_url(url, API_URL)
 
 
 def _at(raw: RawReview, index: int, *more: int) -> object:
@@ -199,6 +206,8 @@ class GooglePlayListener(BrandedListener[GooglePlayParams]):
             raise ListenerError(f"google_play source {self.source.name!r}: unknown query {query!r} (see queries())")
         app_id, country, lang = parts
         url = Formats.Reviews.build(lang=lang, country=country)
+        if url.startswith(API_URL + "/"):
+            url = self.params.api_url + url[len(API_URL):]
         client = self._client or httpx.Client()
         token: str | None = None
         try:

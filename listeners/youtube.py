@@ -20,9 +20,18 @@ from typing import cast
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from journeypulse.errors import ListenerAuthError, ListenerError
+from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, overlap_seconds, send
+from listeners.base import (
+    BrandedListener,
+    BrandMatcher,
+    Item,
+    Pseudonymise,
+    overlap_seconds,
+    rejected,
+    require_secret,
+    send,
+)
 from listeners.cursors import TimeWindow, load_time_cursor
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
@@ -135,20 +144,14 @@ class YouTubeListener(BrandedListener[YouTubeParams]):
         return [f"video:{v}" for v in self.params.video_ids] + [f"channel:{c}" for c in self.params.channel_ids]
 
     def check(self) -> str:
-        self._api_key()
+        """One cheap authenticated call: a single comment thread of the first query (1 quota unit)."""
+        query = self.queries()[0]
+        next(self._pages(query, page_size=1), None)
         return (f"youtube source {self.source.name!r}: {len(self.params.video_ids)} videos, "
-                f"{len(self.params.channel_ids)} channels, API key set")
+                f"{len(self.params.channel_ids)} channels, API key from {self.source.secrets['api_key']} accepted")
 
     def _api_key(self) -> str:
-        env_name = self.source.secrets.get("api_key")
-        if env_name is None:
-            raise ListenerAuthError(f"youtube source {self.source.name!r}: no API key configured "
-                                    "(add secrets: {api_key: YOUTUBE_API_KEY} and set that env var)")
-        key = self.source.secret("api_key")
-        if not key:
-            raise ListenerAuthError(f"youtube source {self.source.name!r}: env var {env_name} is not set "
-                                    "(create a YouTube Data API v3 key in Google Cloud console and export it)")
-        return key
+        return require_secret(self.source, "api_key", "YOUTUBE_API_KEY", "a YouTube Data API v3 key")
 
     def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
         at, ids = load_time_cursor(cursor, f"youtube source {self.source.name!r}")
@@ -186,7 +189,7 @@ class YouTubeListener(BrandedListener[YouTubeParams]):
                 yield item, cursor
         yield from window.items(cursor, limit, self.overlap_ids)
 
-    def _pages(self, query: str) -> Iterator[Payload]:
+    def _pages(self, query: str, page_size: int | None = None) -> Iterator[Payload]:
         """The I/O method: commentThreads.list pages, newest first, following nextPageToken."""
         kind, _, ident = query.partition(":")
         if kind not in ("video", "channel") or not ident:
@@ -194,7 +197,8 @@ class YouTubeListener(BrandedListener[YouTubeParams]):
         key = self._api_key()
         client = self._client or httpx.Client()
         params: dict[str, str | int] = {
-            "part": "snippet", "order": "time", "textFormat": "plainText", "maxResults": self.params.page_size,
+            "part": "snippet", "order": "time", "textFormat": "plainText",
+            "maxResults": page_size or self.params.page_size,
             ("videoId" if kind == "video" else "allThreadsRelatedToChannelId"): ident,
         }
         token: str | None = None
@@ -229,8 +233,9 @@ class YouTubeListener(BrandedListener[YouTubeParams]):
             reasons = set(reason.split(","))
             if status == 401 or reasons & {"keyInvalid", "API_KEY_INVALID", "accessNotConfigured", "forbidden",
                                            "ipRefererBlocked", "SERVICE_DISABLED"}:
-                raise ListenerAuthError(f"{where}: API key refused (HTTP {status} {reason}); check the key and that "
-                                        "YouTube Data API v3 is enabled for its project")
+                raise rejected(self.source, ("api_key",), "the YouTube Data API",
+                               f"HTTP {status} {reason}; check the key and that YouTube Data API v3 is enabled for "
+                               "its project")
             if reasons & {"quotaExceeded", "rateLimitExceeded", "dailyLimitExceeded"}:
                 raise ListenerError(f"{where}: quota exhausted (HTTP {status} {reason}); it resets at midnight "
                                     "Pacific time, or request more quota")

@@ -223,11 +223,11 @@ def sources_check(config: ConfigOption = None,
     enabled = {s.name: s.enabled for s in settings.sources}
     table = Table("source", "kind", "enabled", "status", "detail")
     for result in results:
-        colour = {"ok": "green", "missing credentials": "yellow"}.get(result.status, "red")
+        colour = {"ok": "green", "missing": "yellow"}.get(result.status, "red")
         table.add_row(result.source, result.kind, "yes" if enabled[result.source] else "no",
                       f"[{colour}]{result.status}[/]", result.detail, )
     console.print(table)
-    if any(r.status == "error" for r in results):
+    if any(r.status in ("error", "rejected") for r in results):
         raise typer.Exit(1)
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journeypulse.config import Settings, SourceConfig, load_settings
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError, ScoringError
+from journeypulse.errors import (
+    ConfigError,
+    CredentialsMissingError,
+    ListenerAuthError,
+    ListenerError,
+    ScoringError,
+)
 from journeypulse.privacy import load_pseudonymiser
 from journeypulse.record import Mention, QuarantinedRow
 from listeners import ListenerContext, build_listener, guarded
@@ -165,12 +171,17 @@ def pull_tasks(settings: Settings) -> list[PullTask]:
 class SourceCheck:
     source: str
     kind: str
-    status: str  # "ok" | "missing credentials" | "error"
+    status: str  # "ok" | "missing" | "rejected" | "error"
     detail: str
 
 
 def check_sources(settings: Settings, *, include_disabled: bool = False) -> list[SourceCheck]:
-    """Validate each enabled (or every) source's configuration and credentials without pulling."""
+    """Check each enabled (or every) source without pulling.
+
+    Every source whose API has an authenticated call makes one cheap call with the configured
+    credentials: "missing" names the unset variable, "rejected" the variable whose value the
+    service refused. Sources that need no credentials only validate their configuration.
+    """
     results = []
     sources = ([_resolved_source(settings, s) for s in settings.sources] if include_disabled
                else _enabled_sources(settings, None))
@@ -178,8 +189,10 @@ def check_sources(settings: Settings, *, include_disabled: bool = False) -> list
         try:
             listener = build_listener(source, _listener_context(settings, source))
             results.append(SourceCheck(source.name, source.kind, "ok", listener.check()))
+        except CredentialsMissingError as exc:
+            results.append(SourceCheck(source.name, source.kind, "missing", str(exc)))
         except ListenerAuthError as exc:
-            results.append(SourceCheck(source.name, source.kind, "missing credentials", str(exc)))
+            results.append(SourceCheck(source.name, source.kind, "rejected", str(exc)))
         except (ListenerError, ConfigError) as exc:
             results.append(SourceCheck(source.name, source.kind, "error", str(exc)))
     return results

@@ -207,7 +207,7 @@ def test_missing_credential_env_var_is_named(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("REDDIT_CLIENT_ID", "abc")
     monkeypatch.delenv("REDDIT_CLIENT_SECRET", raising=False)
     listener = make_listener(secrets={"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET"})
-    with pytest.raises(ListenerAuthError, match="reddit listener: env var REDDIT_CLIENT_SECRET is not set"):
+    with pytest.raises(ListenerAuthError, match="env var REDDIT_CLIENT_SECRET is not set"):
         listener.check()
 
 

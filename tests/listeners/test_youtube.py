@@ -19,7 +19,7 @@ from _net_b_helpers import (
     mentions,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsRejectedError, ListenerAuthError, ListenerError
 from journeypulse.record import Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Listener
 from listeners.registry import build_listener
@@ -81,8 +81,11 @@ def test_missing_secret_mapping_says_how_to_configure_it() -> None:
         plain.check()
 
 
-def test_check_reports_queries_when_the_key_is_set(key_env: None) -> None:
-    assert "1 videos, 0 channels, API key set" in listener().check()
+@respx.mock
+def test_check_makes_one_one_item_call_and_reports_the_key_accepted(key_env: None) -> None:
+    route = respx.get(URL).mock(return_value=httpx.Response(200, json={"items": []}))
+    assert "1 videos, 0 channels, API key from YT_KEY_TEST accepted" in listener().check()
+    assert route.call_count == 1 and route.calls[0].request.url.params["maxResults"] == "1"
 
 
 @respx.mock
@@ -220,7 +223,7 @@ def test_invalid_key_is_an_auth_error_and_the_key_never_reaches_logs_or_urls(key
     caplog.set_level(logging.DEBUG)
     route = respx.get(URL).mock(side_effect=[httpx.Response(503),
                                              httpx.Response(400, json=fixture_json("youtube", "key_invalid.json"))])
-    with pytest.raises(ListenerAuthError, match="API key refused") as excinfo:
+    with pytest.raises(CredentialsRejectedError, match="rejected the credentials in env var YT_KEY_TEST") as excinfo:
         list(listener().fetch("video:vid123", None))
     assert KEY not in caplog.text and KEY not in str(excinfo.value)
     assert all(KEY not in str(call.request.url) for call in route.calls)
