@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -224,7 +225,7 @@ class MastodonListener:
             )
         for instance in with_token:
             api = self._api(instance)
-            fetch_with_retries(lambda api=api, instance=instance: self._call(instance, api.app_verify_credentials),
+            fetch_with_retries(partial(self._call, instance, api.app_verify_credentials),
                                what=f"mastodon source {self.source.name} check {instance}", policy=self._retry,
                                sleep=self._sleep, budget=self._budget)
         return (f"mastodon: {len(self._queries)} query(s) on {len(self.params.instances)} instance(s), "
@@ -254,8 +255,10 @@ class MastodonListener:
 
     def _fetch_hashtag(self, query: str, instance: str, group: QueryGroup, cursor: Cursor | None
                        ) -> Iterator[tuple[Item, Cursor | None]]:
-        min_id = self._overlap_floor(cursor) if cursor else str(
-            int((self._clock() - self.params.backfill_days * 86400) * 1000) << 16)
+        if cursor:
+            min_id = self._overlap_floor(cursor) or cursor
+        else:
+            min_id = str(int((self._clock() - self.params.backfill_days * 86400) * 1000) << 16)
         budget = self.source.max_items_per_run
         seen: set[str] = set()
         while budget > 0:
@@ -264,7 +267,8 @@ class MastodonListener:
                 if status.get("id") in (None, "") and budget > 0:  # unreadable: quarantined, cursor unchanged
                     budget -= 1
                     yield self._parse(status, instance, group), cursor
-            fresh = [s for s in page if status_key(s) not in seen and _id_key(status_key(s)) > _id_key(min_id)]
+            fresh = [s for s in page if s.get("id") not in (None, "") and status_key(s) not in seen
+                     and _id_key(status_key(s)) > _id_key(min_id)]
             if not fresh:
                 return
             for status in sorted(fresh, key=lambda s: _id_key(status_key(s)))[:budget]:

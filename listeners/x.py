@@ -200,7 +200,7 @@ class _TimeoutSession(requests.Session):
         super().__init__()
         self._timeout, self._api_url = timeout, api_url
 
-    def request(self, method: str | bytes, url: str | bytes, *args: object,  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: object,
                 **kwargs: object) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
         if isinstance(url, str) and url.startswith(API_URL + "/"):
