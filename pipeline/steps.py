@@ -19,6 +19,7 @@ from journeypulse.config import Settings, SourceConfig, load_settings
 from journeypulse.errors import (
     ConfigError,
     CredentialsMissingError,
+    CredentialsRejectedError,
     ListenerAuthError,
     ListenerError,
     ScoringError,
@@ -251,7 +252,8 @@ def pull(
 
     Each batch's mentions, quarantine rows and the listener's cursor are committed in one
     transaction, so an interrupted pull resumes where it stopped with nothing lost or doubled.
-    A source without credentials is skipped with a note. A source that breaks off mid-pull (any
+    A source without credentials is skipped with a note; one whose credentials are rejected is
+    recorded in ``failed``. A source that breaks off mid-pull (any
     error of its client library is mapped to ListenerError at the listener boundary) has what it
     yielded so far stored with its cursor, is recorded in ``failed``, and the pull goes on with
     the next query and source.
@@ -279,6 +281,10 @@ def pull(
                     report.late_arrivals += late
                     budget -= read
                     advance(read)
+            except CredentialsRejectedError as exc:  # a wrong token is a failure, not a source left unconfigured
+                report.failed.append(f"{source_config.name}/{query_key}: {exc}")
+                logger.error("pull of %s stopped: %s", source_config.name, exc)
+                break
             except ListenerAuthError as exc:
                 report.skipped.append(f"{source_config.name}: {exc}")
                 logger.warning("skipping source %s: %s", source_config.name, exc)

@@ -208,3 +208,20 @@ def test_late_items_behind_the_cursor_are_read_through_the_overlap_and_counted(
     ids = stored_ids(tmp_path, "x-nimbus")
     assert sorted(ids) == sorted(str(i) for i in first_posts + late + new) and len(ids) == len(set(ids))
     assert str(too_late[0]) not in ids  # overlap_minutes is the documented limit of what is recovered
+
+
+def test_a_rejected_token_fails_that_source_and_the_others_are_still_pulled(
+    tmp_path: Path, x_service: tuple[XRecentSearch, str], feed_service: tuple[Feed, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, x_url = x_service
+    feed, feed_url = feed_service
+    service.add(5, start=now() - 600)
+    feed.entries = {"news-1": now() - 300}
+    monkeypatch.setenv("X_BEARER_TOKEN", "a-revoked-token-value")
+    config = write_config(tmp_path, [x_source(x_url), {"name": "news", "kind": "rss", "params": {"urls": [feed_url]}}])
+    result = CliRunner().invoke(app, ["pull", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    output = " ".join(result.output.split())
+    assert "rejected the credentials in env var X_BEARER_TOKEN" in output and "a-revoked-token-value" not in output
+    assert stored_ids(tmp_path, "news") == ["news-1"] and stored_ids(tmp_path, "x-nimbus") == []

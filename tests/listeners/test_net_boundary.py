@@ -138,7 +138,7 @@ def test_rss_text_keeps_non_breaking_spaces_and_line_breaks_as_written() -> None
         listener = build_listener(_source("rss", server.url), make_context())
         (mention, _), = list(listener.fetch(listener.queries()[0], None))
     assert isinstance(mention, Mention)
-    assert mention.text == "Nimbus n1\nNimbus\xa0Pay: 100\xa0THB\nsecond line\n\nnew paragraph"
+    assert mention.text == "Nimbus n1\nNimbus\xa0Pay: 100\xa0THB\nsecond line\nnew paragraph"
 
 
 def test_a_backdated_feed_entry_is_read_through_the_overlap_and_the_cursor_never_moves_back() -> None:
