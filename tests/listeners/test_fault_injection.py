@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _local_server import LocalServer
+from _local_server import LocalServer, Reply
 from _services import TOKEN, Feed, XRecentSearch, now
 from typer.testing import CliRunner
 
@@ -225,3 +225,31 @@ def test_a_rejected_token_fails_that_source_and_the_others_are_still_pulled(
     output = " ".join(result.output.split())
     assert "rejected the credentials in env var X_BEARER_TOKEN" in output and "a-revoked-token-value" not in output
     assert stored_ids(tmp_path, "news") == ["news-1"] and stored_ids(tmp_path, "x-nimbus") == []
+
+
+def test_forty_mastodon_statuses_before_a_dropped_page_are_stored_and_the_rerun_continues(tmp_path: Path) -> None:
+    base = int((now() - 600) * 1000) << 16
+    ids = [base + i for i in range(1, 61)]
+    cut = {"on": True}
+
+    def timeline(method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Reply:
+        after = [i for i in ids if i > int(query.get("min_id", 0))][: int(query.get("limit", 20))]
+        body = [{"id": str(i), "uri": f"https://social.example/users/someone/statuses/{i}", "language": "en",
+                 "created_at": "2026-11-20T10:00:00.000Z", "content": f"<p>#nimbus status {i - base}</p>",
+                 "account": {"id": "7", "acct": "someone"}} for i in sorted(after, reverse=True)]
+        reply = Reply.json(body)
+        if cut["on"] and after and after[0] > base + 40:
+            reply.cut_after = len(reply.body) // 3
+        return reply
+
+    with LocalServer(timeline) as server:
+        source = {"name": "masto", "kind": "mastodon", "overlap_minutes": 0,
+                  "params": {"instances": [server.url], "page_size": 40}}
+        settings = steps.load_run_settings(write_config(tmp_path, [source]))
+        with steps.open_store(settings) as store:
+            first = steps.pull(settings, store)
+            assert (first.read, first.stored, len(first.failed)) == (40, 40, 1), first.as_dict()
+            cut["on"] = False
+            second = steps.pull(settings, store)
+            assert (second.read, second.stored, second.duplicates, second.failed) == (20, 20, 0, [])
+    assert len(set(stored_ids(tmp_path, "masto"))) == len(stored_ids(tmp_path, "masto")) == 60
