@@ -105,7 +105,7 @@ def test_google_play_requests_go_to_the_configured_base_url() -> None:
 
 def _rss(items: str) -> bytes:
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>News</title>'
-            f"<link>https://news.example.com/</link>{items}</channel></rss>").encode("utf-8")
+            f"<link>https://news.example.com/</link>{items}</channel></rss>").encode()
 
 
 def _item(guid: str, published: datetime, description: str) -> str:
