@@ -232,12 +232,12 @@ def test_a_post_indexed_late_behind_the_cursor_is_read_through_the_overlap(monke
     listener = make_listener(monkeypatch, overlap_minutes=15)
     first, cursor = drain(listener.fetch(query_of(listener), None))
     assert ordered_numbers(first) == list(range(1, 11))
+    api.add(1)  # post 11
     api.posts.append((99, NOW - 3600 + 5.5))  # dated between posts 5 and 6, indexed after the first run
-    api.add(1)
     pairs = list(listener.fetch(query_of(listener), cursor))
     got = [int(item.text.rsplit(" ", 1)[1]) for item, _ in pairs]
-    assert 99 in got and got[-1] == 12
-    assert all(c == cursor for item, c in pairs if int(item.text.rsplit(" ", 1)[1]) != 12), "overlap keeps the cursor"
+    assert 99 in got and got[-1] == 11
+    assert all(c == cursor for item, c in pairs if int(item.text.rsplit(" ", 1)[1]) != 11), "overlap keeps the cursor"
     late = next(item for item, _ in pairs if item.text.endswith(" 99"))
     assert late.id in listener.overlap_ids
 
