@@ -53,6 +53,16 @@ class SourceConfig(_Strict):
     params: dict[str, JsonValue] = {}
     secrets: dict[str, str] = Field(default={}, description="parameter name -> environment variable")
     max_items_per_run: int = Field(default=10_000, gt=0)
+    overlap_minutes: float = Field(
+        default=15.0, ge=0, le=7 * 24 * 60,
+        description="re-read this much behind a time cursor so late items (moderation, backdating, index lag) "
+                    "are not lost; what was stored already counts as a duplicate",
+    )
+    overlap_items: int = Field(default=25, ge=0, le=1000,
+                               description="the same for sources whose cursor is an id without a time (Reddit)")
+    max_rate_limit_wait_minutes: float = Field(
+        default=15.0, ge=0, description="total time one run may wait on rate limits (429) for this source",
+    )
 
     def secret(self, key: str) -> str | None:
         """The secret's value from the environment, or None when its variable is unset."""

@@ -21,6 +21,14 @@ class ListenerAuthError(ListenerError):
     """A source refused the credentials (or they are missing)."""
 
 
+class CredentialsMissingError(ListenerAuthError):
+    """A credential the source needs is not configured, or its environment variable is not set."""
+
+
+class CredentialsRejectedError(ListenerAuthError):
+    """The service answered that the configured credential is wrong, expired or lacks access."""
+
+
 class ScoringError(JourneypulseError):
     """A model could not be built, loaded or run."""
 

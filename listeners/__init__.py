@@ -1,6 +1,6 @@
 """Listeners: turn configured sources into mention records. They never write to storage."""
 
-from listeners.base import BrandMatcher, Item, Listener, ListenerContext, MatchResult
+from listeners.base import BrandMatcher, Item, Listener, ListenerContext, MatchResult, guarded
 from listeners.registry import LISTENER_KINDS, build_listener
 
 __all__ = [
@@ -11,4 +11,5 @@ __all__ = [
     "ListenerContext",
     "MatchResult",
     "build_listener",
+    "guarded",
 ]

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeypulse.config import SourceConfig
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.cursors import dump_time_cursor, load_time_cursor
-from listeners.query_building import parse_params, require_brand, select_brands
+from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, overlap_seconds, send
+from listeners.cursors import TimeWindow, load_time_cursor
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -147,27 +144,10 @@ def feed_entries(payload: object) -> list[Payload]:
     return [e for e in entries if isinstance(e, dict) and "im:name" not in e]
 
 
-class AppStoreListener:
+class AppStoreListener(BrandedListener[AppStoreParams]):
     """Customer reviews of configured apps, one query per app and storefront country."""
 
-    def __init__(
-        self,
-        source: SourceConfig,
-        context: ListenerContext,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.source = source
-        self.params = parse_params(AppStoreParams, source)
-        brands = select_brands(source, context.brands)
-        require_brand(source, self.params.brand, brands)
-        self._matcher = BrandMatcher(brands)
-        self._pseudonymise = context.pseudonymise
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
+    params_model = AppStoreParams
 
     def queries(self) -> list[str]:
         return [f"{app}:{country}" for app in self.params.app_ids for country in self.params.countries]
@@ -180,8 +160,7 @@ class AppStoreListener:
         at, ids = load_time_cursor(cursor, f"app_store source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
-        fresh: dict[str, tuple[datetime, Item]] = {}
-        reached_cursor = False
+        window = TimeWindow(at, ids, overlap_seconds(self.source))
         for entries in self._pages(query):
             for entry in entries:
                 item = parse_review(entry, source=self.source.name, query=query, fetched_at=fetched_at,
@@ -191,20 +170,10 @@ class AppStoreListener:
                 except ValueError:
                     yield item, cursor  # undatable: quarantined without moving the cursor
                     continue
-                native_id = _label(entry, "id") or ""
-                if at is None or updated > at or (updated == at and native_id not in ids):
-                    fresh.setdefault(native_id, (updated, item))  # newest copy first: keep it
-                else:
-                    reached_cursor = True
-            if reached_cursor or (at is None and len(fresh) >= limit):
+                window.add(_label(entry, "id") or "", updated, item)  # newest copy first: keep it
+            if window.reached or (at is None and len(window.fresh) >= limit):
                 break
-        ordered = sorted(fresh.items(), key=lambda kv: (kv[1][0], kv[0]))
-        if at is None:
-            ordered = ordered[-limit:]  # first run: the newest `limit` reviews, no deeper backfill
-        for native_id, (updated, item) in ordered[:limit]:
-            ids = ids | {native_id} if updated == at else frozenset({native_id})
-            at = updated
-            yield item, dump_time_cursor(updated, ids)
+        yield from window.items(cursor, limit, self.overlap_ids)
 
     def _pages(self, query: str) -> Iterator[list[Payload]]:
         """The I/O method: feed pages 1..max_pages, newest first, until a page is empty."""
@@ -217,7 +186,7 @@ class AppStoreListener:
                 url = self.params.feed_url.format(country=country, page=page, app_id=app_id)
                 entries = call_with_retries(partial(self._get, client, url, query, page),
                                             what=f"app_store source {self.source.name} {query} page {page}",
-                                            sleep=self._sleep)
+                                            sleep=self._sleep, budget=self._budget)
                 if not entries:
                     return
                 yield entries
@@ -229,12 +198,8 @@ class AppStoreListener:
 
     def _get(self, client: httpx.Client, url: str, query: str, page: int) -> list[Payload]:
         where = f"app_store source {self.source.name!r} {query} page {page}"
-        try:
-            response = client.get(url, timeout=self.params.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out after {self.params.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+        response = send(client, "GET", url,
+                        timeout=self.params.timeout_s)
         status = response.status_code
         if status in (403, 429) or status >= 500:  # Apple answers 403 when it throttles the feed
             raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))

@@ -17,17 +17,28 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from listeners.base import (
+    BrandMatcher,
+    Item,
+    ListenerContext,
+    Pseudonymise,
+    check_base_url,
+    fetch_with_retries,
+    overlap_seconds,
+    rejected,
+    require_secret,
+    wait_budget,
+)
 from listeners.query_building import QueryGroup, parse_params, select_brands, single_term_groups
-from listeners.retry import RetryPolicy, TransientError, call_with_retries
+from listeners.retry import RetryPolicy, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +49,18 @@ class BlueskyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     handle: str | None = Field(default=None, description="account that logs in, e.g. brand-listener.bsky.social")
-    service: str = Field(default="https://bsky.social", pattern=r"^https://[^/]+$")
+    service: str = Field(default="https://bsky.social", description="the account's PDS (https; http for loopback)")
     anonymous: bool = Field(default=False, description="use the public AppView without logging in")
+    appview_url: str = Field(default=PUBLIC_APPVIEW, description="the AppView anonymous search goes to")
     page_size: int = Field(default=100, ge=1, le=100)
     max_pages: int = Field(default=20, ge=1, le=100)
     backfill_days: int = Field(default=7, ge=0, le=365)
     timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("service", "appview_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        return check_base_url(url, "https://bsky.social")
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -140,28 +157,23 @@ class BlueskyListener:
         self._http = http
         self._sleep, self._clock, self._retry = sleep, clock, retry
         self._access_jwt: str | None = None
+        self._budget = wait_budget(source)
         self.stop_reasons: dict[str, str] = {}
+        self.overlap_ids: set[str] = set()
 
     def queries(self) -> list[str]:
         return list(self._groups)
 
     def check(self) -> str:
+        """Logs in (createSession): the one cheap authenticated call; anonymous sources have none."""
         if self.params.anonymous:
             return f"bluesky: {len(self._groups)} query(s), anonymous (public AppView, first page only)"
-        self._password()
-        return f"bluesky: {len(self._groups)} query(s) as {self.params.handle} via {self.params.service}"
+        fetch_with_retries(self._session, what=f"bluesky source {self.source.name} check", policy=self._retry,
+                           sleep=self._sleep, budget=self._budget)
+        return f"bluesky: {len(self._groups)} query(s) as {self.params.handle} via {self.params.service}, login accepted"
 
     def _password(self) -> str:
-        env = self.source.secrets.get("app_password")
-        if not env:
-            raise ListenerAuthError(
-                f"bluesky listener (source {self.source.name!r}): secrets.app_password is not configured; "
-                "name the env var holding an app password, e.g. secrets: {app_password: BSKY_APP_PASSWORD}"
-            )
-        value = self.source.secret("app_password")
-        if not value:
-            raise ListenerAuthError(f"bluesky listener: env var {env} is not set (source {self.source.name!r})")
-        return value
+        return require_secret(self.source, "app_password", "BSKY_APP_PASSWORD", "a Bluesky app password")
 
     def _client(self) -> httpx.Client:
         if self._http is None:
@@ -178,19 +190,25 @@ class BlueskyListener:
         state = _decode_cursor(cursor)
         since = _parse_time(state.get("since")) or datetime.fromtimestamp(
             self._clock() - self.params.backfill_days * 86400, UTC)
+        floor = since - timedelta(seconds=overlap_seconds(self.source)) if cursor else since
         seen_before = state.get("seen")
         seen = {str(key) for key in seen_before} if isinstance(seen_before, list) else set()
         window: dict[str, tuple[datetime, Item]] = {}
+        behind: dict[str, Item] = {}  # dated within the overlap behind the cursor: read again
         api_cursor: str | None = None
         for page_number in range(self.params.max_pages):
-            payload = self._search(query, group, since, api_cursor)
+            payload = self._search(query, group, floor, api_cursor)
             posts = payload.get("posts")
             for post in posts if isinstance(posts, list) else []:
                 sort_at, item = self._parse(post, group)
                 key = item.native_id if isinstance(item, Mention) else f"?{item.locator}"
-                if sort_at is None or sort_at < since or (sort_at == since and key in seen):
+                old = sort_at is not None and (sort_at < since or (sort_at == since and key in seen))
+                if sort_at is None or sort_at < floor or (old and floor == since):
                     continue
-                window.setdefault(key, (sort_at, item))
+                if old:
+                    behind.setdefault(key, item)
+                else:
+                    window.setdefault(key, (sort_at, item))
             next_cursor = payload.get("cursor")
             api_cursor = next_cursor if isinstance(next_cursor, str) and next_cursor else None
             if api_cursor is None or self.params.anonymous:
@@ -199,6 +217,10 @@ class BlueskyListener:
                 reason = f"window deeper than max_pages={self.params.max_pages}; older posts of this window skipped"
                 self.stop_reasons[query] = reason
                 logger.warning("bluesky source %s query %s: %s", self.source.name, query, reason)
+        for item in behind.values():
+            if isinstance(item, Mention):
+                self.overlap_ids.add(item.id)
+            yield item, cursor
         yield from self._yield_oldest_first(window, since, seen)
 
     def _yield_oldest_first(self, window: dict[str, tuple[datetime, Item]], since: datetime, seen: set[str]
@@ -224,7 +246,7 @@ class BlueskyListener:
             params["cursor"] = api_cursor
 
         def one_page() -> Mapping[str, object]:
-            base = PUBLIC_APPVIEW if self.params.anonymous else self.params.service
+            base = self.params.appview_url if self.params.anonymous else self.params.service
             headers = {} if self.params.anonymous else {"Authorization": f"Bearer {self._session()}"}
             response = self._request("GET", f"{base}/xrpc/app.bsky.feed.searchPosts", params=params, headers=headers)
             if response.status_code in (400, 401) and not self.params.anonymous and _is_expired(response):
@@ -239,23 +261,15 @@ class BlueskyListener:
             _raise_for_status(response, what, self._clock())
             return _json_object(response)
 
-        try:
-            return call_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep)
-        except TransientError as exc:
-            raise ListenerError(
-                f"{what} failed after {self._retry.attempts} attempts ({exc}); items already yielded are safe to "
-                "store and the next run resumes from the last cursor"
-            ) from exc
+        return fetch_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep, budget=self._budget)
 
     def _session(self) -> str:
         if self._access_jwt is None:
             response = self._request("POST", f"{self.params.service}/xrpc/com.atproto.server.createSession",
                                      json={"identifier": self.params.handle, "password": self._password()})
             if response.status_code in (400, 401):
-                raise ListenerAuthError(
-                    f"bluesky listener: {self.params.service} refused the login for {self.params.handle} "
-                    f"({response.status_code}); check the app password in env var {self.source.secrets.get('app_password')}"
-                )
+                raise rejected(self.source, ("app_password",), f"{self.params.service} (login of {self.params.handle})",
+                               f"HTTP {response.status_code}")
             _raise_for_status(response, "bluesky createSession", self._clock())
             token = _json_object(response).get("accessJwt")
             if not isinstance(token, str):
@@ -268,7 +282,7 @@ class BlueskyListener:
             return self._client().request(method, url, **kwargs)  # type: ignore[arg-type]
         except httpx.TimeoutException as exc:
             raise TransientError("timed out") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # refused, reset, a body cut mid-way, undecodable
             raise TransientError(f"network: {exc.__class__.__name__}") from exc
 
 

@@ -16,20 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeypulse.config import SourceConfig
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.cursors import dump_time_cursor, load_time_cursor
-from listeners.query_building import parse_params, require_brand, select_brands
+from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, check_base_url, overlap_seconds, send
+from listeners.cursors import TimeWindow, load_time_cursor
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 # Importing google_play_scraper turns off TLS verification for every urllib user in the process
@@ -44,6 +41,7 @@ ssl._create_default_https_context = _verifying_context
 logger = logging.getLogger(__name__)
 
 KIND = "google_play"
+API_URL = "https://play.google.com"
 RATE_LIMITED_MARKER = "com.google.play.gateway.proto.PlayGatewayError"
 RawReview = list[object]
 
@@ -60,6 +58,12 @@ class GooglePlayParams(BaseModel):
     page_size: int = Field(default=200, ge=1, le=4500)
     max_pages: int = Field(default=50, ge=1, description="pages per query and run")
     timeout_s: float = Field(default=30.0, gt=0)
+    api_url: str = Field(default=API_URL, description="base URL of the store (a staging or recorded server)")
+
+    @field_validator("api_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        return check_base_url(url, API_URL)
 
 
 def _at(raw: RawReview, index: int, *more: int) -> object:
@@ -158,27 +162,10 @@ def parse_reviews_page(body: str) -> tuple[list[RawReview], str | None]:
     return reviews, token
 
 
-class GooglePlayListener:
+class GooglePlayListener(BrandedListener[GooglePlayParams]):
     """Reviews of configured apps, one query per app, country and language."""
 
-    def __init__(
-        self,
-        source: SourceConfig,
-        context: ListenerContext,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.source = source
-        self.params = parse_params(GooglePlayParams, source)
-        brands = select_brands(source, context.brands)
-        require_brand(source, self.params.brand, brands)
-        self._matcher = BrandMatcher(brands)
-        self._pseudonymise = context.pseudonymise
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
+    params_model = GooglePlayParams
 
     def queries(self) -> list[str]:
         p = self.params
@@ -192,8 +179,8 @@ class GooglePlayListener:
         at, ids = load_time_cursor(cursor, f"google_play source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
-        fresh: dict[str, tuple[datetime, Item]] = {}
-        reached_cursor = more_pages = False
+        window = TimeWindow(at, ids, overlap_seconds(self.source))
+        more_pages = False
         for page, has_next in self._pages(query):
             more_pages = has_next
             for raw in page:
@@ -204,23 +191,13 @@ class GooglePlayListener:
                 except (ValueError, OverflowError):
                     yield item, cursor  # undatable: quarantined without moving the cursor
                     continue
-                native_id = str(_at(raw, 0))
-                if at is None or when > at or (when == at and native_id not in ids):
-                    fresh.setdefault(native_id, (when, item))  # newest copy first: keep it
-                else:
-                    reached_cursor = True
-            if reached_cursor or (at is None and len(fresh) >= limit):
+                window.add(str(_at(raw, 0)), when, item)  # newest copy first: keep it
+            if window.reached or (at is None and len(window.fresh) >= limit):
                 break
-        if at is not None and not reached_cursor and more_pages:
+        if at is not None and not window.reached and more_pages:
             logger.warning("google_play source %s %s: stopped after max_pages=%d before reaching the cursor; "
                            "older new reviews are not collected", self.source.name, query, self.params.max_pages)
-        ordered = sorted(fresh.items(), key=lambda kv: (kv[1][0], kv[0]))
-        if at is None:
-            ordered = ordered[-limit:]  # first run: the newest `limit` reviews, no deeper backfill
-        for native_id, (when, item) in ordered[:limit]:
-            ids = ids | {native_id} if when == at else frozenset({native_id})
-            at = when
-            yield item, dump_time_cursor(when, ids)
+        yield from window.items(cursor, limit, self.overlap_ids)
 
     def _pages(self, query: str) -> Iterator[tuple[list[RawReview], bool]]:
         """The I/O method: review pages newest first, each with whether a next page exists."""
@@ -229,6 +206,8 @@ class GooglePlayListener:
             raise ListenerError(f"google_play source {self.source.name!r}: unknown query {query!r} (see queries())")
         app_id, country, lang = parts
         url = Formats.Reviews.build(lang=lang, country=country)
+        if url.startswith(API_URL + "/"):
+            url = self.params.api_url + url[len(API_URL):]
         client = self._client or httpx.Client()
         token: str | None = None
         try:
@@ -237,7 +216,7 @@ class GooglePlayListener:
                                                   "null", "null", token)
                 reviews, token = call_with_retries(partial(self._post, client, url, body, query, number),
                                                    what=f"google_play source {self.source.name} {query} page {number}",
-                                                   sleep=self._sleep)
+                                                   sleep=self._sleep, budget=self._budget)
                 yield reviews, token is not None
                 if token is None or not reviews:
                     return
@@ -251,13 +230,9 @@ class GooglePlayListener:
     def _post(self, client: httpx.Client, url: str, body: bytes, query: str,
               number: int) -> tuple[list[RawReview], str | None]:
         where = f"google_play source {self.source.name!r} {query} page {number}"
-        try:
-            response = client.post(url, content=body, timeout=self.params.timeout_s,
-                                   headers={"content-type": "application/x-www-form-urlencoded"})
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out after {self.params.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+        response = send(client, "POST", url, content=body,
+                                   headers={"content-type": "application/x-www-form-urlencoded"},
+                        timeout=self.params.timeout_s)
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))

@@ -11,12 +11,12 @@ first; a window larger than that is logged and recorded in ``stop_reasons``.
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -32,11 +32,21 @@ from mastodon.errors import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from journeypulse.config import SourceConfig
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsMissingError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from listeners.base import (
+    BrandMatcher,
+    Item,
+    ListenerContext,
+    Pseudonymise,
+    check_base_url,
+    fetch_with_retries,
+    overlap_seconds,
+    rejected,
+    wait_budget,
+)
 from listeners.query_building import QueryGroup, parse_params, select_brands, single_term_groups
-from listeners.retry import RetryPolicy, TransientError, call_with_retries
+from listeners.retry import RetryPolicy, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +69,7 @@ class MastodonParams(BaseModel):
     @field_validator("instances")
     @classmethod
     def _https_base_urls(cls, urls: list[str]) -> list[str]:
-        cleaned = [u.rstrip("/") for u in urls]
-        for url in cleaned:
-            parts = urlsplit(url)
-            if parts.scheme != "https" or not parts.netloc or parts.path:
-                raise ValueError(f"{url!r} must be an https base URL like https://mastodon.social")
-        return cleaned
+        return [check_base_url(url, "https://mastodon.social") for url in urls]
 
 
 class _Text(HTMLParser):
@@ -87,10 +92,11 @@ class _Text(HTMLParser):
 
 
 def html_to_text(content: str) -> str:
+    """Entities are decoded exactly once (by the parser), so a typed "&amp;" stays "&amp;"."""
     parser = _Text()
     parser.feed(content)
     parser.close()
-    return html.unescape("".join(parser.parts)).strip()
+    return "".join(parser.parts).strip()
 
 
 def parse_status(
@@ -110,6 +116,8 @@ def parse_status(
     """
     raw = json.dumps(status, default=str, ensure_ascii=False)[:5000]
     locator = f"{instance}:{status.get('id')}"
+    if status.get("id") in (None, ""):
+        return QuarantinedRow(source, "mastodon status has no id", raw, locator)
     uri, content, created = status.get("uri"), status.get("content"), status.get("created_at")
     if not isinstance(uri, str) or not isinstance(content, str) or created is None:
         return QuarantinedRow(source, "mastodon status lacks uri, content or created_at", raw, locator)
@@ -157,6 +165,10 @@ def parse_status(
         return QuarantinedRow(source, f"mastodon status rejected: {exc.__class__.__name__}", raw, locator)
 
 
+def status_key(status: Mapping[str, object]) -> str:
+    return str(status.get("id"))
+
+
 def _id_key(status_id: str) -> tuple[int, str]:
     return (int(status_id), status_id) if status_id.isdigit() else (0, status_id)
 
@@ -196,20 +208,28 @@ class MastodonListener:
         self._pseudonymise = context.pseudonymise
         self._clients = dict(clients or {})
         self._sleep, self._clock, self._retry = sleep, clock, retry
+        self._budget = wait_budget(source)
         self.stop_reasons: dict[str, str] = {}
+        self.overlap_ids: set[str] = set()
 
     def queries(self) -> list[str]:
         return list(self._queries)
 
     def check(self) -> str:
-        has_token = any(self._token(instance) for instance in self.params.instances)
-        if self.params.search and not has_token:
-            raise ListenerAuthError(
-                f"mastodon listener: params.search needs an access token but env var "
+        """Each instance with a token: one cheap authenticated call (apps/verify_credentials)."""
+        with_token = [instance for instance in self.params.instances if self._token(instance)]
+        if self.params.search and not with_token:
+            raise CredentialsMissingError(
+                f"mastodon source {self.source.name!r}: params.search needs an access token but env var "
                 f"{self.source.secrets.get('access_token', '(secrets.access_token not configured)')} is not set"
             )
+        for instance in with_token:
+            api = self._api(instance)
+            fetch_with_retries(partial(self._call, instance, api.app_verify_credentials),
+                               what=f"mastodon source {self.source.name} check {instance}", policy=self._retry,
+                               sleep=self._sleep, budget=self._budget)
         return (f"mastodon: {len(self._queries)} query(s) on {len(self.params.instances)} instance(s), "
-                f"{'with' if has_token else 'without'} access token")
+                f"{f'access token accepted by {len(with_token)}' if with_token else 'without access token'}")
 
     def _token(self, instance: str) -> str | None:
         host = urlsplit(instance).netloc
@@ -235,42 +255,73 @@ class MastodonListener:
 
     def _fetch_hashtag(self, query: str, instance: str, group: QueryGroup, cursor: Cursor | None
                        ) -> Iterator[tuple[Item, Cursor | None]]:
-        min_id = cursor or str(int((self._clock() - self.params.backfill_days * 86400) * 1000) << 16)
+        if cursor:
+            min_id = self._overlap_floor(cursor) or cursor
+        else:
+            min_id = str(int((self._clock() - self.params.backfill_days * 86400) * 1000) << 16)
         budget = self.source.max_items_per_run
         seen: set[str] = set()
         while budget > 0:
             page = self._page(query, instance, "tag", group, min_id=min_id)
-            fresh = [s for s in page if str(s.get("id")) not in seen and _id_key(str(s.get("id"))) > _id_key(min_id)]
+            for status in page:
+                if status.get("id") in (None, "") and budget > 0:  # unreadable: quarantined, cursor unchanged
+                    budget -= 1
+                    yield self._parse(status, instance, group), cursor
+            fresh = [s for s in page if s.get("id") not in (None, "") and status_key(s) not in seen
+                     and _id_key(status_key(s)) > _id_key(min_id)]
             if not fresh:
                 return
-            for status in sorted(fresh, key=lambda s: _id_key(str(s.get("id"))))[:budget]:
-                status_id = str(status.get("id"))
+            for status in sorted(fresh, key=lambda s: _id_key(status_key(s)))[:budget]:
+                status_id = status_key(status)
                 seen.add(status_id)
                 budget -= 1
                 min_id = status_id
-                yield self._parse(status, instance, group), status_id
+                item = self._parse(status, instance, group)
+                if cursor is not None and _id_key(status_id) <= _id_key(cursor):
+                    yield self._behind(item), cursor  # read again through the overlap window
+                else:
+                    cursor = status_id
+                    yield item, cursor
 
     def _fetch_search(self, query: str, instance: str, group: QueryGroup, cursor: Cursor | None
                       ) -> Iterator[tuple[Item, Cursor | None]]:
         window: dict[str, Mapping[str, object]] = {}
+        floor = self._overlap_floor(cursor)
         offset = 0
         while len(window) < self.params.max_search_results:
-            page = self._page(query, instance, "search", group, min_id=cursor, offset=offset)
+            page = self._page(query, instance, "search", group, min_id=floor, offset=offset)
             if not page:
                 break
             offset += len(page)
             for status in page:
-                if cursor is None or _id_key(str(status.get("id"))) > _id_key(cursor):
-                    window.setdefault(str(status.get("id")), status)
+                if floor is None or _id_key(status_key(status)) > _id_key(floor):
+                    window.setdefault(status_key(status), status)
         else:
             reason = f"search window exceeded max_search_results={self.params.max_search_results}; older results skipped"
             self.stop_reasons[query] = reason
             logger.warning("mastodon source %s query %s: %s", self.source.name, query, reason)
-        ordered = sorted(window.values(), key=lambda s: _id_key(str(s.get("id"))))
+        ordered = sorted(window.values(), key=lambda s: _id_key(status_key(s)))
         if len(window) >= self.params.max_search_results:
             ordered = ordered[-self.params.max_search_results :]
         for status in ordered[: self.source.max_items_per_run]:
-            yield self._parse(status, instance, group), str(status.get("id"))
+            status_id = status_key(status)
+            item = self._parse(status, instance, group)
+            if cursor is not None and _id_key(status_id) <= _id_key(cursor):
+                yield self._behind(item), cursor
+            else:
+                cursor = status_id
+                yield item, cursor
+
+    def _overlap_floor(self, cursor: Cursor | None) -> str | None:
+        """The cursor moved back by ``overlap_minutes``: Mastodon ids are milliseconds << 16."""
+        if cursor is None or not cursor.isdigit() or self.source.overlap_minutes <= 0:
+            return cursor
+        return str(max(int(cursor) - (int(overlap_seconds(self.source) * 1000) << 16), 0))
+
+    def _behind(self, item: Item) -> Item:
+        if isinstance(item, Mention):
+            self.overlap_ids.add(item.id)
+        return item
 
     def _parse(self, status: Mapping[str, object], instance: str, group: QueryGroup) -> Item:
         return parse_status(status, source=self.source.name, instance=instance, group=group, matcher=self._matcher,
@@ -283,41 +334,40 @@ class MastodonListener:
         what = f"mastodon source {self.source.name} query {query}"
 
         def one_page() -> list[Mapping[str, object]]:
-            try:
-                if mode == "tag":
-                    result = api.timeline_hashtag(group.query, min_id=min_id, limit=self.params.page_size)
-                else:
-                    found = api.search_v2(group.query, result_type="statuses", min_id=min_id, offset=offset,
-                                          limit=self.params.page_size, resolve=False)
-                    result = found["statuses"]
-            except MastodonRatelimitError as exc:
-                # Mastodon.py has already moved the reset header onto this machine's wall clock.
-                reset = getattr(api, "ratelimit_reset", None)
-                wait = max(float(reset) - time.time(), 0.0) if reset else None
-                raise TransientError("rate limited (429)", retry_after=wait) from exc
-            except (MastodonNetworkError, MastodonServerError) as exc:
-                raise TransientError(f"{exc.__class__.__name__} (timeout, connection or 5xx)") from exc
-            except MastodonUnauthorizedError as exc:
-                raise ListenerAuthError(
-                    f"mastodon listener: {urlsplit(instance).netloc} refused the access token "
-                    f"(env var {self.source.secrets.get('access_token', 'unset')}); check or remove it"
-                ) from exc
-            except MastodonNotFoundError as exc:
-                raise ListenerError(f"mastodon listener: {instance} has no such endpoint for {query}; is it Mastodon?") from exc
-            except MastodonAPIError as exc:
-                if "json" in str(exc).casefold():
-                    raise TransientError("response was not valid JSON (truncated?)") from exc
-                raise ListenerError(f"mastodon listener: {instance} rejected {query} ({exc.__class__.__name__})") from exc
+            if mode == "tag":
+                result = self._call(instance, lambda: api.timeline_hashtag(group.query, min_id=min_id,
+                                                                           limit=self.params.page_size))
+            else:
+                found = self._call(instance, lambda: api.search_v2(group.query, result_type="statuses", min_id=min_id,
+                                                                   offset=offset, limit=self.params.page_size,
+                                                                   resolve=False))
+                result = found["statuses"] if isinstance(found, Mapping) else None
             if not isinstance(result, list):
                 raise TransientError("response is not a list of statuses")
             return [s for s in result if isinstance(s, Mapping)]
 
-        try:
-            page = call_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep)
-        except TransientError as exc:
-            raise ListenerError(
-                f"{what} failed after {self._retry.attempts} attempts ({exc}); items already yielded are safe "
-                "to store and the next run resumes from the last cursor"
-            ) from exc
+        page = fetch_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep, budget=self._budget)
         logger.info("%s: %d status(es)", what, len(page))
         return page
+
+    def _call(self, instance: str, request: Callable[[], object]) -> object:
+        """One Mastodon.py call, its failures sorted into retryable and not."""
+        api = self._api(instance)
+        try:
+            return request()
+        except MastodonRatelimitError as exc:
+            # Mastodon.py has already moved the reset header onto this machine's wall clock.
+            reset = getattr(api, "ratelimit_reset", None)
+            wait = max(float(reset) - time.time(), 0.0) if reset else None
+            raise TransientError("rate limited (429)", retry_after=wait) from exc
+        except (MastodonNetworkError, MastodonServerError) as exc:
+            raise TransientError(f"{exc.__class__.__name__} (timeout, connection or 5xx)") from exc
+        except MastodonUnauthorizedError as exc:
+            raise rejected(self.source, ("access_token",), urlsplit(instance).netloc,
+                           "401; check the token or remove it") from exc
+        except MastodonNotFoundError as exc:
+            raise ListenerError(f"mastodon listener: {instance} has no such endpoint; is it Mastodon?") from exc
+        except MastodonAPIError as exc:
+            if "json" in str(exc).casefold():
+                raise TransientError("response was not valid JSON (truncated?)") from exc
+            raise ListenerError(f"mastodon listener: {instance} rejected the request ({exc.__class__.__name__})") from exc

@@ -21,18 +21,29 @@ from datetime import UTC, datetime
 import httpx
 import praw
 import prawcore
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from journeypulse.config import SourceConfig
 from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from listeners.base import (
+    BrandMatcher,
+    Item,
+    ListenerContext,
+    Pseudonymise,
+    check_base_url,
+    fetch_with_retries,
+    rejected,
+    require_secret,
+    wait_budget,
+)
 from listeners.query_building import QueryGroup, parse_params, reddit_query_groups, select_brands
-from listeners.retry import RetryPolicy, TransientError, call_with_retries
+from listeners.retry import RetryPolicy, TransientError
 
 logger = logging.getLogger(__name__)
 
 PUBLIC_BASE = "https://www.reddit.com"
+OAUTH_BASE = "https://oauth.reddit.com"
 _GONE = {"[deleted]", "[removed]"}
 
 
@@ -48,6 +59,13 @@ class RedditParams(BaseModel):
     max_pages: int = Field(default=10, ge=1, le=50)
     backfill_days: int = Field(default=7, ge=0, le=365)
     timeout_s: float = Field(default=30.0, gt=0)
+    reddit_url: str = Field(default=PUBLIC_BASE, description="public JSON endpoints and praw's token endpoint")
+    oauth_url: str = Field(default=OAUTH_BASE, description="praw's OAuth API host")
+
+    @field_validator("reddit_url", "oauth_url")
+    @classmethod
+    def _base_url(cls, url: str) -> str:
+        return check_base_url(url, PUBLIC_BASE)
 
 
 def _base36(fullname_or_id: str) -> int:
@@ -165,22 +183,30 @@ class RedditListener:
         self._pseudonymise = context.pseudonymise
         self._http, self._reddit = http, reddit
         self._sleep, self._clock, self._retry = sleep, clock, retry
+        self._budget = wait_budget(source)
         self.stop_reasons: dict[str, str] = {}
+        self.overlap_ids: set[str] = set()
 
     def queries(self) -> list[str]:
         return list(self._queries)
 
     def check(self) -> str:
-        return f"reddit: {len(self._queries)} query(s) via {self._transport()}"
+        """With OAuth credentials: one listing item of the first query (fetches a token, 1 request)."""
+        transport = self._transport()
+        if transport == "praw (OAuth)":
+            query = next(iter(self._queries))
+            path, params, _ = self._queries[query]
+            self._listing(f"{query} (check)", path, {**params, "limit": "1"})
+            transport += ", credentials accepted"
+        return f"reddit: {len(self._queries)} query(s) via {transport}"
 
     def _transport(self) -> str:
         envs = [self.source.secrets.get(k) for k in ("client_id", "client_secret")]
         if any(envs) and not all(envs):
             raise ConfigError(f"reddit source {self.source.name!r}: configure both secrets.client_id and secrets.client_secret")
         if all(envs):
-            for key, env in zip(("client_id", "client_secret"), envs, strict=True):
-                if not self.source.secret(key):
-                    raise ListenerAuthError(f"reddit listener: env var {env} is not set (source {self.source.name!r})")
+            for key in ("client_id", "client_secret"):
+                require_secret(self.source, key, f"REDDIT_{key.upper()}", f"the Reddit script app's {key}")
             return "praw (OAuth)"
         return "public JSON (no credentials)"
 
@@ -191,6 +217,7 @@ class RedditListener:
         floor = _base36(cursor) if cursor else None
         oldest_allowed = self._clock() - self.params.backfill_days * 86400
         window: dict[str, Item] = {}
+        behind: dict[str, Item] = {}  # the newest overlap_items at or below the cursor: read again
         after: str | None = None
         reached = False
         for _ in range(self.params.max_pages):
@@ -199,21 +226,33 @@ class RedditListener:
             for item_id, item in page:
                 if item_id is None:
                     window.setdefault(f"?{len(window)}", item)
-                elif (floor is not None and _base36(item_id) <= floor) or (
-                    floor is None and isinstance(item, Mention) and item.created_at.timestamp() < oldest_allowed
-                ):
+                elif floor is not None and _base36(item_id) <= floor:
+                    reached = True
+                    if len(behind) < self.source.overlap_items:
+                        behind.setdefault(item_id, item)
+                elif floor is None and isinstance(item, Mention) and item.created_at.timestamp() < oldest_allowed:
                     reached = True
                 else:
                     window.setdefault(item_id, item)
             data = payload.get("data")
             after = data.get("after") if isinstance(data, Mapping) else None
-            if reached or not isinstance(after, str) or not after:
+            if (reached and len(behind) >= self.source.overlap_items) or not isinstance(after, str) or not after:
                 break
         if floor is not None and not reached:
             reason = "listing ended before reaching the cursor; older items may be missing (Reddit lists ~1000)"
             self.stop_reasons[query] = reason
             logger.warning("reddit source %s query %s: %s", self.source.name, query, reason)
+        for _, item in sorted(behind.items(), key=lambda kv: _base36(kv[0])):
+            if self._wanted(group, item):
+                if isinstance(item, Mention):
+                    self.overlap_ids.add(item.id)
+                yield item, cursor
         yield from self._yield_oldest_first(query, window, group)
+
+    def _wanted(self, group: QueryGroup, item: Item) -> bool:
+        """False for a subreddit item naming no brand (it is not a mention)."""
+        return not (self.params.require_brand_match and not group.terms and isinstance(item, Mention)
+                    and not item.matched_terms)
 
     def _yield_oldest_first(self, query: str, window: dict[str, Item], group: QueryGroup
                             ) -> Iterator[tuple[Item, Cursor | None]]:
@@ -224,8 +263,7 @@ class RedditListener:
                 break
             if not item_id.startswith("?"):
                 cursor = item_id
-            if (self.params.require_brand_match and not group.terms and isinstance(item, Mention)
-                    and not item.matched_terms):
+            if not self._wanted(group, item):
                 skipped += 1  # a subreddit item naming no brand is not a mention
                 continue
             budget -= 1
@@ -248,23 +286,16 @@ class RedditListener:
                 raise TransientError("response JSON is not a Listing object")
             return payload
 
-        try:
-            payload = call_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep)
-        except TransientError as exc:
-            raise ListenerError(
-                f"{what} failed after {self._retry.attempts} attempts ({exc}); items already yielded are safe to "
-                "store and the next run resumes from the last cursor"
-            ) from exc
-        return payload
+        return fetch_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep, budget=self._budget)
 
     def _via_public(self, path: str, params: dict[str, str]) -> object:
         if self._http is None:
             self._http = httpx.Client(timeout=self.params.timeout_s, headers={"User-Agent": self.params.user_agent})
         try:
-            response = self._http.get(f"{PUBLIC_BASE}{path}.json", params={**params, "raw_json": "1"})
+            response = self._http.get(f"{self.params.reddit_url}{path}.json", params={**params, "raw_json": "1"})
         except httpx.TimeoutException as exc:
             raise TransientError("timed out") from exc
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # refused, reset, a body cut mid-way, undecodable
             raise TransientError(f"network: {exc.__class__.__name__}") from exc
         if response.status_code == 429:
             raise TransientError("rate limited (429)", retry_after=_reset_seconds(response.headers))
@@ -288,6 +319,7 @@ class RedditListener:
                 client_id=self.source.secret("client_id"), client_secret=self.source.secret("client_secret"),
                 user_agent=self.params.user_agent, check_for_async=False,
                 requestor_kwargs={"timeout": self.params.timeout_s},
+                reddit_url=self.params.reddit_url, oauth_url=self.params.oauth_url,
             )
         try:
             return self._reddit.request(method="GET", path=path, params={**params, "raw_json": "1"})
@@ -297,12 +329,16 @@ class RedditListener:
             raise TransientError(f"{exc.__class__.__name__} (timeout, connection or 5xx)") from exc
         except prawcore.BadJSON as exc:
             raise TransientError("response was not valid JSON (truncated?)") from exc
-        except (prawcore.OAuthException, prawcore.InvalidToken, prawcore.Forbidden) as exc:
-            raise ListenerAuthError(
-                f"reddit listener: Reddit refused the app credentials from {self.source.secrets.get('client_id')}/"
-                f"{self.source.secrets.get('client_secret')} ({exc.__class__.__name__}); check the script app"
-            ) from exc
+        except (prawcore.OAuthException, prawcore.InvalidToken) as exc:
+            raise rejected(self.source, ("client_id", "client_secret"), "Reddit OAuth",
+                           f"{exc.__class__.__name__}; check the script app's id and secret") from exc
+        except prawcore.Forbidden as exc:
+            raise ListenerAuthError(f"reddit listener: {path} is forbidden to this app (403); is the subreddit "
+                                    "private or banned?") from exc
         except prawcore.ResponseException as exc:
+            if exc.response.status_code == 401:  # the token endpoint refused the id/secret pair
+                raise rejected(self.source, ("client_id", "client_secret"), "Reddit OAuth",
+                               "HTTP 401; check the script app's id and secret") from exc
             raise ListenerError(f"reddit listener: {path} answered {exc.response.status_code}") from exc
 
 

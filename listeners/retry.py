@@ -1,7 +1,9 @@
 """Retries with exponential backoff and full jitter, shared by the network listeners.
 
 Only transient failures are retried (timeouts, connection errors, 5xx, 429); a 429 that
-says when the limit resets waits until then, capped so a run never hangs for hours.
+says when the limit resets waits until then, capped so a run never hangs for hours: one wait is
+at most ``RetryPolicy.max_retry_after`` and all rate-limit waits of one listener in one run share a
+``WaitBudget`` (``max_rate_limit_wait_minutes`` of the source, 15 minutes by default).
 """
 
 from __future__ import annotations
@@ -43,6 +45,25 @@ class RetryPolicy:
         return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+class WaitBudget:
+    """The rate-limit waiting one listener may still do in this run (seconds), shared by all its calls."""
+
+    def __init__(self, total_s: float) -> None:
+        self.total_s = total_s
+        self.waited_s = 0.0
+
+    @property
+    def left_s(self) -> float:
+        return max(self.total_s - self.waited_s, 0.0)
+
+    def spend(self, seconds: float) -> None:
+        self.waited_s += seconds
+
+
+class RateLimitBudgetSpent(TransientError):
+    """A 429 asked for a wait longer than what is left of the run's rate-limit budget."""
+
+
 def call_with_retries(
     operation: Callable[[], T],
     *,
@@ -50,8 +71,13 @@ def call_with_retries(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    budget: WaitBudget | None = None,
 ) -> T:
-    """Run ``operation``; on TransientError wait and retry, re-raising after the last attempt."""
+    """Run ``operation``; on TransientError wait and retry, re-raising after the last attempt.
+
+    A wait the server asked for (``retry_after``) is taken from ``budget``; when the budget cannot
+    cover it, RateLimitBudgetSpent is raised at once instead of waiting.
+    """
     rng = rng or random.Random()
     for attempt in range(policy.attempts):
         try:
@@ -60,6 +86,13 @@ def call_with_retries(
             if attempt == policy.attempts - 1:
                 raise
             wait = policy.delay(attempt, exc.retry_after, rng)
+            if exc.retry_after is not None and budget is not None:
+                if wait > budget.left_s:
+                    raise RateLimitBudgetSpent(
+                        f"{exc}; the server asked to wait {wait:.0f}s but only {budget.left_s:.0f}s of this run's "
+                        f"rate-limit budget ({budget.total_s:.0f}s, max_rate_limit_wait_minutes) is left"
+                    ) from exc
+                budget.spend(wait)
             logger.warning("%s: %s; retry %d/%d in %.1fs", what, exc, attempt + 1, policy.attempts - 1, wait)
             sleep(wait)
     raise AssertionError("unreachable")  # the loop always returns or raises

@@ -12,8 +12,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -24,11 +24,10 @@ import httpx
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from journeypulse.config import SourceConfig
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.query_building import parse_params, require_brand, select_brands
+from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, overlap_seconds, send
+from listeners.cursors import TimeWindow
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -57,8 +56,14 @@ class RssParams(BaseModel):
         return urls
 
 
-class _TextOnly(HTMLParser):
-    """Collects the text of an HTML fragment, dropping tags, scripts and styles."""
+_BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "blockquote", "pre", "tr", "table", "section", "article",
+                     "h1", "h2", "h3", "h4", "h5", "h6", "header", "footer", "figure", "figcaption", "dd", "dt"})
+_SPACES = re.compile(r"[ \t\r\f\v]+")  # ASCII only: a non-breaking space is kept as written
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+class _Text(HTMLParser):
+    """Collects the text of an HTML fragment: <br> and block elements become line breaks, scripts go."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -68,10 +73,16 @@ class _TextOnly(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self._skip += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
@@ -79,11 +90,15 @@ class _TextOnly(HTMLParser):
 
 
 def strip_html(fragment: str) -> str:
-    """Plain text of an HTML fragment with entities decoded and whitespace collapsed."""
-    parser = _TextOnly()
+    """Plain text of an HTML fragment, entities decoded once, line breaks and non-breaking spaces kept.
+
+    Runs of ASCII spaces and tabs become one space; more than one blank line becomes one.
+    """
+    parser = _Text()
     parser.feed(fragment)
     parser.close()
-    return " ".join(" ".join(parser.parts).split())
+    lines = (_SPACES.sub(" ", line).strip(" ") for line in "".join(parser.parts).split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
 def _when(entry: feedparser.FeedParserDict, key: str) -> datetime | None:
@@ -156,27 +171,10 @@ def parse_entry(
         return QuarantinedRow(source, reason, payload, locator)
 
 
-class RssListener:
+class RssListener(BrandedListener[RssParams]):
     """Entries of configured feeds that mention a configured brand; one query per feed URL."""
 
-    def __init__(
-        self,
-        source: SourceConfig,
-        context: ListenerContext,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.source = source
-        self.params = parse_params(RssParams, source)
-        brands = select_brands(source, context.brands)
-        require_brand(source, self.params.brand, brands)
-        self._matcher = BrandMatcher(brands)
-        self._pseudonymise = context.pseudonymise
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
+    params_model = RssParams
 
     def queries(self) -> list[str]:
         return list(self.params.urls)
@@ -194,6 +192,12 @@ class RssListener:
         body, content_type, etag, last_modified = answer
         feed = feedparser.parse(io.BytesIO(body), response_headers={"content-type": content_type,
                                                                     "content-location": query})
+        if not feed.entries and not feed.get("version"):
+            raise ListenerError(
+                f"rss source {self.source.name!r}: {query} did not answer a feed (content type "
+                f"{content_type.split(';')[0].strip() or 'unknown'}, no RSS or Atom root); nothing was yielded. "
+                "Has the feed moved, or does the site now ask for a login?"
+            )
         if feed.get("bozo") and not isinstance(feed.get("bozo_exception"), ThingsNobodyCaresAboutButMe):
             # (served as text/plain, or a wrong declared charset: harmless, the XML itself parsed)
             problem = f"{type(feed.get('bozo_exception')).__name__}: {str(feed.get('bozo_exception'))[:160]}"
@@ -204,7 +208,7 @@ class RssListener:
             logger.warning("rss source %s %s: feed is not well-formed (%s); using %d recovered entries",
                            self.source.name, query, problem, len(feed.entries))
         language = (feed.feed.get("language") or "").split("-")[0].lower() or None
-        fresh: dict[str, tuple[datetime, Item]] = {}
+        window = TimeWindow(at, ids, overlap_seconds(self.source))
         for entry in feed.entries:
             item = parse_entry(entry, source=self.source.name, feed_url=query, language=language,
                                fetched_at=fetched_at, matcher=self._matcher, brand=self.params.brand,
@@ -214,14 +218,16 @@ class RssListener:
                 continue
             if changed is None or native_id is None:
                 yield item, cursor  # quarantined without moving the cursor
-            elif at is None or changed > at or (changed == at and native_id not in ids):
-                previous = fresh.get(native_id)
-                if previous is None or changed > previous[0]:
-                    fresh[native_id] = (changed, item)
-        ordered = sorted(fresh.items(), key=lambda kv: (kv[1][0], kv[0]))
+            else:
+                window.add(native_id, changed, item, keep_latest=True)
+        for native_id, item in window.behind.items():
+            if native_id not in window.fresh:  # dated within the overlap behind the cursor
+                if isinstance(item, Mention):
+                    self.overlap_ids.add(item.id)
+                yield item, cursor
         limit = self.source.max_items_per_run
-        complete = len(ordered) <= limit
-        ordered = ordered[-limit:] if at is None else ordered[:limit]
+        complete = len(window.fresh) <= limit
+        ordered = window.ordered(limit)
         for position, (native_id, (changed, item)) in enumerate(ordered, start=1):
             ids = ids | {native_id} if changed == at else frozenset({native_id})
             at = changed
@@ -237,7 +243,7 @@ class RssListener:
         client = self._client or httpx.Client()
         try:
             return call_with_retries(lambda: self._get(client, url, headers),
-                                     what=f"rss source {self.source.name} {url}", sleep=self._sleep)
+                                     what=f"rss source {self.source.name} {url}", sleep=self._sleep, budget=self._budget)
         except TransientError as exc:
             raise ListenerError(f"rss source {self.source.name!r} {url}: gave up after retries: {exc}") from exc
         finally:
@@ -246,12 +252,8 @@ class RssListener:
 
     def _get(self, client: httpx.Client, url: str,
              headers: dict[str, str]) -> tuple[bytes, str, str | None, str | None] | None:
-        try:
-            response = client.get(url, headers=headers, timeout=self.params.timeout_s, follow_redirects=True)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out after {self.params.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+        response = send(client, "GET", url, headers=headers, follow_redirects=True,
+                        timeout=self.params.timeout_s)
         status = response.status_code
         if status == 304:
             return None

@@ -23,7 +23,6 @@ records the reason in ``stop_reasons``.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,17 +31,30 @@ from datetime import UTC, datetime
 
 import requests
 import tweepy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from journeypulse.config import SourceConfig
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
-from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
+from journeypulse.errors import ConfigError, ListenerError
+from journeypulse.record import Cursor, Mention
+from listeners.base import (
+    BrandMatcher,
+    Item,
+    ListenerContext,
+    check_base_url,
+    fetch_with_retries,
+    overlap_seconds,
+    rejected,
+    require_secret,
+    wait_budget,
+)
 from listeners.query_building import QueryGroup, group_by_key, parse_params, select_brands, x_query_groups
-from listeners.retry import RetryPolicy, TransientError, call_with_retries
+from listeners.retry import RetryPolicy, TransientError
+from listeners.x_payload import XCursor, next_token_of, parse_search_page, tweet_id_key
 
 logger = logging.getLogger(__name__)
 
+API_URL = "https://api.twitter.com"
+"""tweepy's fixed host; ``params.api_url`` replaces it on every request."""
 SEARCH_HORIZON_S = 7 * 86400 - 300
 """Recent search reaches back 7 days; X rejects a since_id older than that (5 min margin)."""
 _SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -60,128 +72,27 @@ class XParams(BaseModel):
     extra_query: str = Field(default="", description="appended to every query, e.g. '-is:reply'")
     max_query_length: int = Field(default=512, ge=64, le=4096)
     timeout_s: float = Field(default=30.0, gt=0)
+    api_url: str = Field(default=API_URL, description="base URL of the X API (a staging or recorded server)")
 
-
-@dataclass(frozen=True)
-class XCursor:
-    """What is stored for one query group (see the module docstring)."""
-
-    since_id: str | None = None
-    gap_top: str | None = None
-    high: str | None = None
-    month: str = ""
-    read: int = 0
-
-    def encode(self) -> Cursor:
-        data = {k: v for k, v in vars(self).items() if v not in (None, "")}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
+    @field_validator("api_url")
     @classmethod
-    def decode(cls, cursor: Cursor | None) -> XCursor:
-        if not cursor:
-            return cls()
-        try:
-            data = json.loads(cursor)
-            return cls(**data)
-        except (ValueError, TypeError) as exc:
-            raise ListenerError(f"x listener: stored cursor {cursor[:80]!r} is not an x cursor; delete it to restart") from exc
-
-
-def parse_search_page(
-    payload: Mapping[str, object],
-    *,
-    source: str,
-    group: QueryGroup,
-    matcher: BrandMatcher,
-    pseudonymise: Pseudonymise,
-    fetched_at: datetime,
-) -> list[tuple[str | None, Item]]:
-    """Pure parser: one recent-search response -> ``(tweet id, item)`` in the page's order.
-
-    An edited post keeps its first version's id as ``native_id`` so every version updates one
-    mention; the id used for paging is the current version's.
-    """
-    users = {}
-    includes = payload.get("includes")
-    if isinstance(includes, Mapping):
-        users = {u.get("id"): u for u in includes.get("users", []) or [] if isinstance(u, Mapping)}
-    out: list[tuple[str | None, Item]] = []
-    data = payload.get("data") or []
-    if not isinstance(data, list):
-        return [(None, QuarantinedRow(source, "x page 'data' is not a list", json.dumps(payload)[:5000], group.key))]
-    for tweet in data:
-        out.append(_parse_tweet(tweet, users, source, group, matcher, pseudonymise, fetched_at))
-    return out
-
-
-def _parse_tweet(
-    tweet: object,
-    users: Mapping[object, Mapping[str, object]],
-    source: str,
-    group: QueryGroup,
-    matcher: BrandMatcher,
-    pseudonymise: Pseudonymise,
-    fetched_at: datetime,
-) -> tuple[str | None, Item]:
-    raw = json.dumps(tweet, ensure_ascii=False)[:5000]
-    if not isinstance(tweet, Mapping):
-        return None, QuarantinedRow(source, "x tweet is not an object", raw, group.key)
-    tweet_id = str(tweet.get("id") or "") or None
-    text, created = tweet.get("text"), tweet.get("created_at")
-    locator = f"{group.key}:{tweet_id}"
-    if not tweet_id or not isinstance(text, str) or not text.strip() or not isinstance(created, str):
-        return tweet_id, QuarantinedRow(source, "x tweet lacks id, text or created_at", raw, locator)
-    try:
-        created_at = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=UTC)
-    except ValueError:
-        return tweet_id, QuarantinedRow(source, f"x tweet created_at {created!r} is not ISO 8601", raw, locator)
-    history = tweet.get("edit_history_tweet_ids") or [tweet_id]
-    native_id = str(history[0]) if isinstance(history, list) and history else tweet_id
-    author_id = tweet.get("author_id")
-    user = users.get(author_id, {})
-    metrics = user.get("public_metrics") if isinstance(user, Mapping) else None
-    match = matcher.match(text)
-    metadata: dict[str, str | int | float | bool | None] = {"query": group.key, "version_id": tweet_id}
-    if native_id != tweet_id:
-        metadata["edited"] = True
-    if isinstance(metrics, Mapping) and isinstance(metrics.get("followers_count"), int):
-        metadata["author_followers"] = metrics["followers_count"]
-    verified = user.get("verified") if isinstance(user, Mapping) else None
-    if isinstance(verified, bool):
-        metadata["author_verified"] = verified
-    try:
-        mention = Mention.build(
-            source=source,
-            source_kind="x",
-            native_id=native_id,
-            text=text,
-            created_at=created_at,
-            fetched_at=fetched_at,
-            url=f"https://x.com/i/web/status/{tweet_id}",
-            author=pseudonymise(f"x:{author_id}") if author_id else None,
-            channel="social",
-            brand=match.brand if match else group.brand,
-            matched_terms=match.terms if match else (),
-            language_hint=tweet.get("lang") if isinstance(tweet.get("lang"), str) else None,
-            metadata=metadata,
-        )
-    except ValueError as exc:
-        return tweet_id, QuarantinedRow(source, f"x tweet rejected: {exc.__class__.__name__}", raw, locator)
-    return tweet_id, mention
+    def _base_url(cls, url: str) -> str:
+        return check_base_url(url, API_URL)
 
 
 class _TimeoutSession(requests.Session):
-    """tweepy passes no timeout; every request from this session gets one."""
+    """tweepy passes no timeout and a fixed host; every request gets the timeout and ``api_url``."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, api_url: str) -> None:
         super().__init__()
-        self._timeout = timeout
+        self._timeout, self._api_url = timeout, api_url
 
-    def request(self, *args: object, **kwargs: object) -> requests.Response:
+    def request(self, method: str | bytes, url: str | bytes, *args: object,
+                **kwargs: object) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)  # type: ignore[arg-type]
+        if isinstance(url, str) and url.startswith(API_URL + "/"):
+            url = self._api_url + url[len(API_URL):]
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -236,7 +147,9 @@ class XListener:
         self._pseudonymise = context.pseudonymise
         self._client = client
         self._sleep, self._clock, self._retry = sleep, clock, retry
+        self._budget = wait_budget(source)
         self.stop_reasons: dict[str, str] = {}
+        self.overlap_ids: set[str] = set()
 
     def queries(self) -> list[str]:
         return list(self._groups)
@@ -245,21 +158,17 @@ class XListener:
         return self._group(key).query
 
     def check(self) -> str:
-        self._token()
+        """One cheap authenticated call (a user lookup) so a wrong token shows as rejected."""
+        client = self._api()
+        fetch_with_retries(lambda: self._call(lambda: client.get_user(username="XDevelopers")),
+                           what=f"x source {self.source.name} check", policy=self._retry, sleep=self._sleep,
+                           budget=self._budget)
         cap = f", monthly cap {self.params.monthly_cap}" if self.params.monthly_cap else ""
-        return f"x: {len(self._groups)} query group(s), bearer token from {self.source.secrets['bearer_token']}{cap}"
+        return f"x: {len(self._groups)} query group(s), bearer token from {self.source.secrets['bearer_token']} " \
+               f"accepted{cap}"
 
     def _token(self) -> str:
-        env = self.source.secrets.get("bearer_token")
-        if not env:
-            raise ListenerAuthError(
-                f"x listener (source {self.source.name!r}): secrets.bearer_token is not configured; "
-                "name the env var that holds it, e.g. secrets: {bearer_token: X_BEARER_TOKEN}"
-            )
-        token = self.source.secret("bearer_token")
-        if not token:
-            raise ListenerAuthError(f"x listener: env var {env} is not set (source {self.source.name!r} needs a bearer token)")
-        return token
+        return require_secret(self.source, "bearer_token", "X_BEARER_TOKEN", "an X API bearer token")
 
     def _group(self, key: str) -> QueryGroup:
         if key not in self._groups:
@@ -269,7 +178,7 @@ class XListener:
     def _api(self) -> tweepy.Client:
         if self._client is None:
             client = tweepy.Client(bearer_token="(sent by session auth)", return_type=requests.Response)
-            session = _TimeoutSession(self.params.timeout_s)
+            session = _TimeoutSession(self.params.timeout_s, self.params.api_url)
             session.auth = _BearerAuth(self._token())
             client.session = session
             self._client = client
@@ -322,7 +231,7 @@ class XListener:
         while run.budget > 0 and self._cap_left(run) > 0:
             want = min(run.budget, self._cap_left(run))
             payload = self._search(run, since_id=floor, until_id=top, token=token, want=want)
-            token = _next_token(payload)
+            token = next_token_of(payload)
             page = self._parse(run, payload)
             window_ends = token is None and len(page) <= run.budget
             items = page[: run.budget]
@@ -341,29 +250,47 @@ class XListener:
         buffered: list[tuple[str | None, Item]] = []
         token: str | None = None
         complete, failure = False, None
+        floor = run.state.since_id
+        since = self._overlap_floor(floor)
         while len(buffered) < run.budget and self._cap_left(run) > 0:
             try:
                 want = min(run.budget - len(buffered), self._cap_left(run))
-                payload = self._search(run, since_id=run.state.since_id, until_id=None, token=token, want=want)
+                payload = self._search(run, since_id=since, until_id=None, token=token, want=want)
             except ListenerError as exc:
                 failure = exc
                 break
-            token = _next_token(payload)
+            token = next_token_of(payload)
             buffered.extend(self._parse(run, payload))
             if token is None:
                 complete = len(buffered) <= run.budget
                 break
         buffered = buffered[: run.budget]
-        floor = run.state.since_id
-        oldest = next((tid for tid, _ in reversed(buffered) if tid is not None), None)
+
+        def behind(tweet_id: str | None) -> bool:  # read again through the overlap window
+            return tweet_id is not None and floor is not None and tweet_id_key(tweet_id) <= tweet_id_key(floor)
+
+        # Reaching the overlap means every post above the stored floor is in the buffer.
+        complete = complete or any(behind(tid) for tid, _ in buffered)
+        oldest = next((tid for tid, _ in reversed(buffered) if tid is not None and not behind(tid)), None)
         for tweet_id, item in reversed(buffered):
-            if complete and tweet_id is not None:
+            if behind(tweet_id):
+                if isinstance(item, Mention):
+                    self.overlap_ids.add(item.id)
+            elif complete and tweet_id is not None:
                 run.state = replace(run.state, since_id=tweet_id, gap_top=None, high=None)
             elif not complete and tweet_id is not None:
                 run.state = replace(run.state, since_id=floor, gap_top=oldest, high=tweet_id)
             yield item, run.state.encode()
         if failure is not None:
             raise failure
+
+    def _overlap_floor(self, since_id: str | None) -> str | None:
+        """``since_id`` moved back by ``overlap_minutes`` (ids are snowflakes), never past the 7-day horizon."""
+        if since_id is None or not since_id.isdigit() or self.source.overlap_minutes <= 0:
+            return since_id
+        shifted = int(since_id) - (int(overlap_seconds(self.source) * 1000) << 22)
+        horizon = int((self._clock() - SEARCH_HORIZON_S) * 1000 - _SNOWFLAKE_EPOCH_MS) << 22
+        return str(max(shifted, horizon, 0))
 
     def _parse(self, run: _Run, payload: Mapping[str, object]) -> list[tuple[str | None, Item]]:
         fetched_at = datetime.fromtimestamp(self._clock(), UTC)
@@ -404,42 +331,8 @@ class XListener:
             params["next_token"] = token
         what = f"x source {self.source.name} query {run.group.key} page {run.pages + 1}"
 
-        def one_page() -> Mapping[str, object]:
-            try:
-                response = client.search_recent_tweets(run.group.query, **params)
-            except tweepy.TooManyRequests as exc:
-                reset = getattr(exc, "reset_time", None)
-                wait = max(float(reset) - self._clock(), 0.0) + 1.0 if reset else None
-                raise TransientError("rate limited (429)", retry_after=wait) from exc
-            except tweepy.TwitterServerError as exc:
-                raise TransientError(f"server error {exc.response.status_code}") from exc
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise TransientError(f"network: {exc.__class__.__name__}") from exc
-            except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
-                raise ListenerAuthError(
-                    f"x listener: the API refused the bearer token from {self.source.secrets.get('bearer_token')} "
-                    f"({exc.response.status_code}); check the token and the project's access level"
-                ) from exc
-            except tweepy.HTTPException as exc:
-                raise ListenerError(
-                    f"x listener: query {run.group.key} was rejected ({exc.response.status_code}): "
-                    f"{'; '.join(exc.api_messages)[:300]}; check the brand terms and params.extra_query"
-                ) from exc
-            try:
-                payload = response.json()
-            except ValueError as exc:
-                raise TransientError("response was not valid JSON (truncated?)") from exc
-            if not isinstance(payload, Mapping):
-                raise TransientError("response JSON is not an object")
-            return payload
-
-        try:
-            payload = call_with_retries(one_page, what=what, policy=self._retry, sleep=self._sleep)
-        except TransientError as exc:
-            raise ListenerError(
-                f"x listener: {what} failed after {self._retry.attempts} attempts ({exc}); "
-                "items already yielded are safe to store and the next run resumes from the last cursor"
-            ) from exc
+        payload = fetch_with_retries(lambda: self._call(lambda: client.search_recent_tweets(run.group.query, **params)),
+                                     what=what, policy=self._retry, sleep=self._sleep, budget=self._budget)
         run.pages += 1
         meta = payload.get("meta")
         count = meta.get("result_count", 0) if isinstance(meta, Mapping) else 0
@@ -449,7 +342,30 @@ class XListener:
         return payload
 
 
-def _next_token(payload: Mapping[str, object]) -> str | None:
-    meta = payload.get("meta")
-    token = meta.get("next_token") if isinstance(meta, Mapping) else None
-    return token if isinstance(token, str) and token else None
+    def _call(self, request: Callable[[], object]) -> Mapping[str, object]:
+        """One API request through tweepy, its failures sorted into retryable and not."""
+        try:
+            response = request()
+        except tweepy.TooManyRequests as exc:
+            reset = getattr(exc, "reset_time", None)
+            wait = max(float(reset) - self._clock(), 0.0) + 1.0 if reset else None
+            raise TransientError("rate limited (429)", retry_after=wait) from exc
+        except tweepy.TwitterServerError as exc:
+            raise TransientError(f"server error {exc.response.status_code}") from exc
+        except requests.RequestException as exc:  # timeouts, refused or dropped connections, a body cut mid-way
+            raise TransientError(f"network: {exc.__class__.__name__}") from exc
+        except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
+            raise rejected(self.source, ("bearer_token",), "the X API",
+                           f"HTTP {exc.response.status_code}; check the token and the project's access level") from exc
+        except tweepy.HTTPException as exc:
+            raise ListenerError(
+                f"x listener: the request was rejected ({exc.response.status_code}): "
+                f"{'; '.join(exc.api_messages)[:300]}; check the brand terms and params.extra_query"
+            ) from exc
+        try:
+            payload = response.json()  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise TransientError("response was not valid JSON (truncated?)") from exc
+        if not isinstance(payload, Mapping):
+            raise TransientError("response JSON is not an object")
+        return payload

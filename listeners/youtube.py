@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import cast
@@ -21,12 +20,19 @@ from typing import cast
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from journeypulse.config import SourceConfig
-from journeypulse.errors import ListenerAuthError, ListenerError
+from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
-from listeners.base import BrandMatcher, Item, ListenerContext, Pseudonymise
-from listeners.cursors import dump_time_cursor, load_time_cursor
-from listeners.query_building import parse_params, require_brand, select_brands
+from listeners.base import (
+    BrandedListener,
+    BrandMatcher,
+    Item,
+    Pseudonymise,
+    overlap_seconds,
+    rejected,
+    require_secret,
+    send,
+)
+from listeners.cursors import TimeWindow, load_time_cursor
 from listeners.retry import TransientError, call_with_retries, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -129,87 +135,61 @@ def parse_comment_thread(
         return QuarantinedRow(source, reason, json.dumps(thread), locator)
 
 
-class YouTubeListener:
+class YouTubeListener(BrandedListener[YouTubeParams]):
     """Comment threads of configured videos (``video:<id>``) and channels (``channel:<id>``)."""
 
-    def __init__(
-        self,
-        source: SourceConfig,
-        context: ListenerContext,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.source = source
-        self.params = parse_params(YouTubeParams, source)
-        brands = select_brands(source, context.brands)
-        require_brand(source, self.params.brand, brands)
-        self._matcher = BrandMatcher(brands)
-        self._pseudonymise = context.pseudonymise
-        self._client = client
-        self._sleep = sleep
-        self._clock = clock
+    params_model = YouTubeParams
 
     def queries(self) -> list[str]:
         return [f"video:{v}" for v in self.params.video_ids] + [f"channel:{c}" for c in self.params.channel_ids]
 
     def check(self) -> str:
-        self._api_key()
+        """One cheap authenticated call: a single comment thread of the first query (1 quota unit)."""
+        query = self.queries()[0]
+        next(self._pages(query, page_size=1), None)
         return (f"youtube source {self.source.name!r}: {len(self.params.video_ids)} videos, "
-                f"{len(self.params.channel_ids)} channels, API key set")
+                f"{len(self.params.channel_ids)} channels, API key from {self.source.secrets['api_key']} accepted")
 
     def _api_key(self) -> str:
-        env_name = self.source.secrets.get("api_key")
-        if env_name is None:
-            raise ListenerAuthError(f"youtube source {self.source.name!r}: no API key configured "
-                                    "(add secrets: {api_key: YOUTUBE_API_KEY} and set that env var)")
-        key = self.source.secret("api_key")
-        if not key:
-            raise ListenerAuthError(f"youtube source {self.source.name!r}: env var {env_name} is not set "
-                                    "(create a YouTube Data API v3 key in Google Cloud console and export it)")
-        return key
+        return require_secret(self.source, "api_key", "YOUTUBE_API_KEY", "a YouTube Data API v3 key")
 
     def fetch(self, query: str, cursor: Cursor | None) -> Iterator[tuple[Item, Cursor | None]]:
         at, ids = load_time_cursor(cursor, f"youtube source {self.source.name!r}")
         fetched_at = self._clock()
         limit = self.source.max_items_per_run
-        fresh: dict[str, tuple[datetime, Item]] = {}
+        window = TimeWindow(at, ids, overlap_seconds(self.source))
         again: dict[str, Item] = {}  # edited since the cursor, or undatable: yielded with the old cursor
-        reached_cursor = more_pages = False
+        more_pages = False
         for page in self._pages(query):
             for thread in cast(list[Payload], page.get("items") or []):
                 item = parse_comment_thread(thread, source=self.source.name, query=query, fetched_at=fetched_at,
                                             matcher=self._matcher, brand=self.params.brand,
                                             pseudonymise=self._pseudonymise)
                 published = _published(thread)
-                reached_cursor = reached_cursor or (published is not None and at is not None and published < at)
                 if item is None:
+                    if published is not None and window.floor is not None and published <= window.floor:
+                        window.reached = True
                     continue
                 native_id = _comment_id(thread)
                 if published is None:
                     again[native_id] = item
-                elif at is None or published > at or (published == at and native_id not in ids):
-                    fresh[native_id] = (published, item)
-                elif isinstance(item, Mention) and _parse_time(item.metadata["updated_at"]) > at:
+                    continue
+                window.add(native_id, published, item)
+                if (native_id not in window.fresh and native_id not in window.behind and isinstance(item, Mention)
+                        and at is not None and _parse_time(item.metadata["updated_at"]) > at):
                     again[native_id] = item
             more_pages = bool(page.get("nextPageToken"))
-            if reached_cursor or (at is None and len(fresh) >= limit):
+            if window.reached or (at is None and len(window.fresh) >= limit):
                 break
-        if at is not None and not reached_cursor and more_pages:
+        if at is not None and not window.reached and more_pages:
             logger.warning("youtube source %s %s: stopped after max_pages=%d before reaching the cursor; "
                            "older new comments are not collected", self.source.name, query, self.params.max_pages)
-        for item in again.values():
-            yield item, cursor
-        ordered = sorted(fresh.items(), key=lambda kv: (kv[1][0], kv[0]))
-        if at is None:
-            ordered = ordered[-limit:]  # first run: the newest `limit` comments, no deeper backfill
-        for native_id, (published, item) in ordered[:limit]:
-            ids = ids | {native_id} if published == at else frozenset({native_id})
-            at = published
-            yield item, dump_time_cursor(published, ids)
+        for native_id, item in again.items():
+            if native_id not in window.behind:
+                yield item, cursor
+        yield from window.items(cursor, limit, self.overlap_ids)
 
-    def _pages(self, query: str) -> Iterator[Payload]:
+    def _pages(self, query: str, page_size: int | None = None) -> Iterator[Payload]:
         """The I/O method: commentThreads.list pages, newest first, following nextPageToken."""
         kind, _, ident = query.partition(":")
         if kind not in ("video", "channel") or not ident:
@@ -217,7 +197,8 @@ class YouTubeListener:
         key = self._api_key()
         client = self._client or httpx.Client()
         params: dict[str, str | int] = {
-            "part": "snippet", "order": "time", "textFormat": "plainText", "maxResults": self.params.page_size,
+            "part": "snippet", "order": "time", "textFormat": "plainText",
+            "maxResults": page_size or self.params.page_size,
             ("videoId" if kind == "video" else "allThreadsRelatedToChannelId"): ident,
         }
         token: str | None = None
@@ -226,7 +207,7 @@ class YouTubeListener:
                 page_params = {**params, **({"pageToken": token} if token else {})}
                 page = call_with_retries(partial(self._get, client, key, page_params, query, number),
                                          what=f"youtube source {self.source.name} {query} page {number}",
-                                         sleep=self._sleep)
+                                         sleep=self._sleep, budget=self._budget)
                 yield page
                 next_token = page.get("nextPageToken")
                 if not isinstance(next_token, str) or not next_token:
@@ -241,13 +222,9 @@ class YouTubeListener:
     def _get(self, client: httpx.Client, key: str, params: dict[str, str | int], query: str, number: int) -> Payload:
         # The key travels in a header, never in the URL, so client logs cannot leak it.
         where = f"youtube source {self.source.name!r} {query} page {number}"
-        try:
-            response = client.get(f"{self.params.api_url}/commentThreads", params=params,
-                                  headers={"X-Goog-Api-Key": key}, timeout=self.params.timeout_s)
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timed out after {self.params.timeout_s}s") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {type(exc).__name__}") from exc
+        response = send(client, "GET", f"{self.params.api_url}/commentThreads", params=params,
+                                  headers={"X-Goog-Api-Key": key},
+                        timeout=self.params.timeout_s)
         status = response.status_code
         if status == 429 or status >= 500:
             raise TransientError(f"HTTP {status}", retry_after=retry_after_seconds(response.headers.get("Retry-After")))
@@ -256,8 +233,9 @@ class YouTubeListener:
             reasons = set(reason.split(","))
             if status == 401 or reasons & {"keyInvalid", "API_KEY_INVALID", "accessNotConfigured", "forbidden",
                                            "ipRefererBlocked", "SERVICE_DISABLED"}:
-                raise ListenerAuthError(f"{where}: API key refused (HTTP {status} {reason}); check the key and that "
-                                        "YouTube Data API v3 is enabled for its project")
+                raise rejected(self.source, ("api_key",), "the YouTube Data API",
+                               f"HTTP {status} {reason}; check the key and that YouTube Data API v3 is enabled for "
+                               "its project")
             if reasons & {"quotaExceeded", "rateLimitExceeded", "dailyLimitExceeded"}:
                 raise ListenerError(f"{where}: quota exhausted (HTTP {status} {reason}); it resets at midnight "
                                     "Pacific time, or request more quota")

@@ -90,7 +90,8 @@ def _print_pull(report: steps.PullReport) -> None:
     no_brand = f" (no brand term: {report.no_brand})" if report.no_brand else ""
     console.print(
         f"read {report.read} = stored {report.stored} + duplicates {report.duplicates} "
-        f"+ quarantined {report.quarantined}{no_brand}  ({report.sources} source(s))"
+        f"+ quarantined {report.quarantined}{no_brand}  ({report.sources} source(s), "
+        f"{report.late_arrivals} late arrival(s))"
     )
     if report.no_brand:
         err_console.print(f"[yellow]warning[/] {report.no_brand} row(s) named no configured brand and were "
@@ -104,6 +105,10 @@ def _print_pull(report: steps.PullReport) -> None:
         console.print(f"[yellow]stopped early[/] {note}", highlight=False)
     for note in report.failed:
         err_console.print(f"[red]failed[/] {note}", highlight=False)
+    if report.failed:
+        broken = sorted({note.split("/", 1)[0] for note in report.failed})
+        err_console.print(f"[red]pull incomplete:[/] {len(report.failed)} query(s) of {len(broken)} source(s) "
+                          f"failed ({', '.join(broken)}); the other sources were read and stored", highlight=False)
 
 
 def _check_pull(report: steps.PullReport, store: Store) -> None:
@@ -244,11 +249,11 @@ def sources_check(config: ConfigOption = None,
     enabled = {s.name: s.enabled for s in settings.sources}
     table = Table("source", "kind", "enabled", "status", "detail")
     for result in results:
-        colour = {"ok": "green", "missing credentials": "yellow"}.get(result.status, "red")
+        colour = {"ok": "green", "missing": "yellow"}.get(result.status, "red")
         table.add_row(result.source, result.kind, "yes" if enabled[result.source] else "no",
                       f"[{colour}]{result.status}[/]", result.detail, )
     console.print(table)
-    if any(r.status == "error" for r in results):
+    if any(r.status in ("error", "rejected") for r in results):
         raise typer.Exit(1)
 
 

@@ -16,10 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from journeypulse.config import Settings, SourceConfig, load_settings
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError, ScoringError
+from journeypulse.errors import (
+    ConfigError,
+    CredentialsMissingError,
+    CredentialsRejectedError,
+    ListenerAuthError,
+    ListenerError,
+    ScoringError,
+)
 from journeypulse.privacy import load_pseudonymiser
 from journeypulse.record import NO_BRAND_TERM, Mention, QuarantinedRow
-from listeners import ListenerContext, build_listener
+from listeners import ListenerContext, build_listener, guarded
 from pipeline.languages import LanguageIdentifier
 from storage import (
     JourneyLinkRow,
@@ -81,6 +88,7 @@ class PullReport:
     failed: list[str] = field(default_factory=list)  # "source/query: error" for pulls that broke off
     more_remain: list[str] = field(default_factory=list)  # "source: N read, ..." where max_items_per_run stopped it
     no_brand: int = 0  # of the quarantined: rows that named no configured brand ("no brand term")
+    late_arrivals: int = 0  # new items dated behind a stored cursor (read again through the overlap window)
 
     def add(self, upsert: UpsertReport, read: int) -> None:
         self.read += read
@@ -99,6 +107,7 @@ class PullReport:
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
             "sources": self.sources,
+            "late_arrivals": self.late_arrivals,
             "skipped": "; ".join(self.skipped),
             "failed": "; ".join(self.failed),
             "stopped_early": "; ".join(self.stopped_early),
@@ -190,12 +199,17 @@ def pull_tasks(settings: Settings) -> list[PullTask]:
 class SourceCheck:
     source: str
     kind: str
-    status: str  # "ok" | "missing credentials" | "error"
+    status: str  # "ok" | "missing" | "rejected" | "error"
     detail: str
 
 
 def check_sources(settings: Settings, *, include_disabled: bool = False) -> list[SourceCheck]:
-    """Validate each enabled (or every) source's configuration and credentials without pulling."""
+    """Check each enabled (or every) source without pulling.
+
+    Every source whose API has an authenticated call makes one cheap call with the configured
+    credentials: "missing" names the unset variable, "rejected" the variable whose value the
+    service refused. Sources that need no credentials only validate their configuration.
+    """
     results = []
     sources = ([_resolved_source(settings, s) for s in settings.sources] if include_disabled
                else _enabled_sources(settings, None, validate=False))
@@ -203,8 +217,10 @@ def check_sources(settings: Settings, *, include_disabled: bool = False) -> list
         try:
             listener = build_listener(source, _listener_context(settings, source))
             results.append(SourceCheck(source.name, source.kind, "ok", listener.check()))
+        except CredentialsMissingError as exc:
+            results.append(SourceCheck(source.name, source.kind, "missing", str(exc)))
         except ListenerAuthError as exc:
-            results.append(SourceCheck(source.name, source.kind, "missing credentials", str(exc)))
+            results.append(SourceCheck(source.name, source.kind, "rejected", str(exc)))
         except (ListenerError, ConfigError) as exc:
             results.append(SourceCheck(source.name, source.kind, "error", str(exc)))
     return results
@@ -216,22 +232,39 @@ def check_sources(settings: Settings, *, include_disabled: bool = False) -> list
 def _batches(items: Iterator[tuple[Mention | QuarantinedRow, str | None]], size: int, limit: int) -> Iterator[
     tuple[list[Mention], list[QuarantinedRow], str | None, int]
 ]:
-    """Group a listener's stream into store batches; each batch ends on a safe cursor."""
+    """Group a listener's stream into store batches; each batch ends on a safe cursor.
+
+    When the stream fails, what it yielded before the failure is handed out as a last batch
+    (with the cursor of its last item) and only then is the error raised again.
+    """
     mentions: list[Mention] = []
     quarantined: list[QuarantinedRow] = []
     cursor: str | None = None
     read = 0
-    for item, item_cursor in items:
-        read += 1
-        (mentions if isinstance(item, Mention) else quarantined).append(item)  # type: ignore[arg-type]
-        cursor = item_cursor if item_cursor is not None else cursor
-        if len(mentions) + len(quarantined) >= size:
+    try:
+        for item, item_cursor in items:
+            read += 1
+            (mentions if isinstance(item, Mention) else quarantined).append(item)  # type: ignore[arg-type]
+            cursor = item_cursor if item_cursor is not None else cursor
+            if len(mentions) + len(quarantined) >= size:
+                yield mentions, quarantined, cursor, len(mentions) + len(quarantined)
+                mentions, quarantined = [], []
+            if read >= limit:
+                break
+    except Exception:
+        if mentions or quarantined:
             yield mentions, quarantined, cursor, len(mentions) + len(quarantined)
-            mentions, quarantined = [], []
-        if read >= limit:
-            break
+        raise
     if mentions or quarantined:
         yield mentions, quarantined, cursor, len(mentions) + len(quarantined)
+
+
+def _late_arrivals(store: Store, mentions: list[Mention], overlap_ids: set[str]) -> int:
+    """How many of ``mentions`` came from an overlap window behind a cursor and are not stored yet."""
+    candidates = list(dict.fromkeys(m.id for m in mentions if m.id in overlap_ids))
+    if not candidates:
+        return 0
+    return len(candidates) - len(store.mention_texts(candidates))
 
 
 def pull(
@@ -246,8 +279,11 @@ def pull(
 
     Each batch's mentions, quarantine rows and the listener's cursor are committed in one
     transaction, so an interrupted pull resumes where it stopped with nothing lost or doubled.
-    A source without credentials is skipped with a note; a source that breaks off mid-pull is
-    recorded in ``failed`` after what it yielded so far has been stored.
+    A source without credentials is skipped with a note; one whose credentials are rejected is
+    recorded in ``failed``. A source that breaks off mid-pull (any
+    error of its client library is mapped to ListenerError at the listener boundary) has what it
+    yielded so far stored with its cursor, is recorded in ``failed``, and the pull goes on with
+    the next query and source.
     """
     report = PullReport()
     for source_config in _enabled_sources(settings, source):
@@ -259,16 +295,24 @@ def pull(
             queries = [query]
         report.sources += 1
         budget = source_config.max_items_per_run
+        owner = f"{source_config.kind} source {source_config.name!r}"
+        overlap_ids: set[str] = getattr(listener, "overlap_ids", set())
         for position, query_key in enumerate(queries):
             cursor = store.get_cursor(source_config.name, query_key)
             try:
-                stream = listener.fetch(query_key, cursor)
+                stream = guarded(owner, query_key, listener.fetch(query_key, cursor))
                 for mentions, quarantined, batch_cursor, read in _batches(stream, PULL_BATCH_SIZE, budget):
+                    late = _late_arrivals(store, mentions, overlap_ids)
                     upsert = store.store_batch(source_config.name, query_key, mentions, quarantined, batch_cursor)
                     report.add(upsert, read)
                     report.no_brand += sum(row.reason.startswith(NO_BRAND_TERM) for row in quarantined)
+                    report.late_arrivals += late
                     budget -= read
                     advance(read)
+            except CredentialsRejectedError as exc:  # a wrong token is a failure, not a source left unconfigured
+                report.failed.append(f"{source_config.name}/{query_key}: {exc}")
+                logger.error("pull of %s stopped: %s", source_config.name, exc)
+                break
             except ListenerAuthError as exc:
                 report.skipped.append(f"{source_config.name}: {exc}")
                 logger.warning("skipping source %s: %s", source_config.name, exc)

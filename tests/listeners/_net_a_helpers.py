@@ -34,9 +34,10 @@ def fixture_json(kind: str, name: str) -> dict:
 
 
 def make_source(kind: str, params: dict | None = None, *, secrets: dict[str, str] | None = None,
-                limit: int = 10_000) -> SourceConfig:
+                limit: int = 10_000, overlap_minutes: float = 0.0, overlap_items: int = 0) -> SourceConfig:
+    """A source config; no overlap behind cursors unless a test asks for it."""
     return SourceConfig(name=f"test_{kind}", kind=kind, params=params or {}, secrets=secrets or {},
-                        max_items_per_run=limit)
+                        max_items_per_run=limit, overlap_minutes=overlap_minutes, overlap_items=overlap_items)
 
 
 def make_context() -> ListenerContext:

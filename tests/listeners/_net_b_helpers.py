@@ -30,9 +30,10 @@ def fixture_json(kind: str, name: str) -> dict:
 
 
 def make_source(kind: str, params: dict, *, secrets: dict[str, str] | None = None, limit: int = 10_000,
-                brands: list[str] | None = None) -> SourceConfig:
+                brands: list[str] | None = None, overlap_minutes: float = 0.0) -> SourceConfig:
+    """A source config; no overlap behind cursors unless a test asks for it."""
     return SourceConfig(name=f"test_{kind}", kind=kind, params=params, secrets=secrets or {},
-                        max_items_per_run=limit, brands=brands or [])
+                        max_items_per_run=limit, brands=brands or [], overlap_minutes=overlap_minutes)
 
 
 def make_context() -> ListenerContext:

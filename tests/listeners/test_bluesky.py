@@ -25,7 +25,7 @@ from _net_a_helpers import (
     run_until_exhausted,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsRejectedError, ListenerAuthError, ListenerError
 from listeners.base import BrandMatcher, Listener
 from listeners.bluesky import BlueskyListener, parse_post
 from listeners.query_building import QueryGroup
@@ -67,10 +67,10 @@ def _post(n: int, ts: float) -> dict[str, object]:
 
 
 def make_listener(monkeypatch: pytest.MonkeyPatch, *, limit: int = 10_000, params: dict | None = None,
-                  sleep=None) -> BlueskyListener:
+                  sleep=None, overlap_minutes: float = 0.0) -> BlueskyListener:
     monkeypatch.setenv("BSKY_APP_PASSWORD", SECRET)
     source = make_source("bluesky", {"handle": "listener.bsky.social", "page_size": 4, **(params or {})},
-                         secrets={"app_password": "BSKY_APP_PASSWORD"}, limit=limit)
+                         secrets={"app_password": "BSKY_APP_PASSWORD"}, limit=limit, overlap_minutes=overlap_minutes)
     return BlueskyListener(source, make_context(), sleep=sleep or SleepRecorder(), clock=lambda: NOW,
                            retry=FAST_RETRY)
 
@@ -119,7 +119,7 @@ def test_a_handle_is_required_unless_anonymous(monkeypatch: pytest.MonkeyPatch) 
 def test_missing_app_password_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     listener = make_listener(monkeypatch)
     monkeypatch.delenv("BSKY_APP_PASSWORD")
-    with pytest.raises(ListenerAuthError, match="bluesky listener: env var BSKY_APP_PASSWORD is not set"):
+    with pytest.raises(ListenerAuthError, match="env var BSKY_APP_PASSWORD is not set"):
         listener.check()
 
 
@@ -222,3 +222,39 @@ def test_the_app_password_and_session_token_never_reach_logs_or_mentions(
     assert caplog.records and SECRET not in caplog.text and "jwt-1" not in caplog.text
     assert all(SECRET not in m.model_dump_json() and "real.handle" not in m.model_dump_json() for m in mentions(items))
     assert SECRET not in (cursor or "") and SECRET not in listener.check()
+
+
+@respx.mock
+def test_a_post_indexed_late_behind_the_cursor_is_read_through_the_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    login_ok()
+    api = FakeSearch(10)
+    respx.get(SEARCH).mock(side_effect=api)
+    listener = make_listener(monkeypatch, overlap_minutes=15)
+    first, cursor = drain(listener.fetch(query_of(listener), None))
+    assert ordered_numbers(first) == list(range(1, 11))
+    api.add(1)  # post 11
+    api.posts.append((99, NOW - 3600 + 5.5))  # dated between posts 5 and 6, indexed after the first run
+    pairs = list(listener.fetch(query_of(listener), cursor))
+    got = [int(item.text.rsplit(" ", 1)[1]) for item, _ in pairs]
+    assert 99 in got and got[-1] == 11
+    assert all(c == cursor for item, c in pairs if int(item.text.rsplit(" ", 1)[1]) != 11), "overlap keeps the cursor"
+    late = next(item for item, _ in pairs if item.text.endswith(" 99"))
+    assert late.id in listener.overlap_ids
+
+
+def test_http_services_are_accepted_for_loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_listener(monkeypatch, params={"service": "http://127.0.0.1:2583"}).params.service == \
+        "http://127.0.0.1:2583"
+    with pytest.raises(ConfigError, match="params.service"):
+        make_listener(monkeypatch, params={"service": "http://pds.example.com"})
+
+
+@respx.mock
+def test_check_logs_in_and_names_the_variable_when_the_password_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    respx.post(LOGIN).mock(return_value=httpx.Response(401, json={"error": "AuthenticationRequired"}))
+    listener = make_listener(monkeypatch)
+    with pytest.raises(CredentialsRejectedError, match="env var BSKY_APP_PASSWORD") as exc:
+        listener.check()
+    assert SECRET not in str(exc.value)
+    login_ok()
+    assert "login accepted" in make_listener(monkeypatch).check()

@@ -29,7 +29,7 @@ from _net_a_helpers import (
     run_until_exhausted,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsRejectedError, ListenerAuthError, ListenerError
 from listeners.base import BrandMatcher, Listener
 from listeners.mastodon import MastodonListener, html_to_text, parse_status
 from listeners.query_building import QueryGroup
@@ -65,9 +65,9 @@ def _status(status_id: int) -> dict[str, object]:
 
 
 def make_listener(*, limit: int = 10_000, params: dict | None = None, sleep=None,
-                  secrets: dict[str, str] | None = None) -> MastodonListener:
+                  secrets: dict[str, str] | None = None, **config: object) -> MastodonListener:
     source = make_source("mastodon", {"instances": ["https://mastodon.social"], "page_size": 5, **(params or {})},
-                         secrets=secrets, limit=limit)
+                         secrets=secrets, limit=limit).model_copy(update=config)
     return MastodonListener(source, make_context(), sleep=sleep or SleepRecorder(), clock=lambda: NOW,
                             retry=FAST_RETRY)
 
@@ -96,6 +96,11 @@ def test_parser_turns_status_html_into_text_and_hides_the_handle() -> None:
 
 def test_html_to_text_keeps_line_breaks_and_unescapes_entities() -> None:
     assert html_to_text("<p>a&lt;b<br/>c</p><p>d</p>") == "a<b\nc\n\nd"
+
+
+def test_entities_are_unescaped_exactly_once_so_a_typed_entity_survives() -> None:
+    # The person typed: Tom &amp; Jerry <3 & "quotes"  (Mastodon escapes it once into the HTML content)
+    assert html_to_text("<p>Tom &amp;amp; Jerry &lt;3 &amp; &quot;quotes&quot;</p>") == 'Tom &amp; Jerry <3 & "quotes"'
 
 
 def test_listener_has_one_query_per_instance_and_hashtag() -> None:
@@ -229,7 +234,8 @@ def test_search_reads_the_whole_window_then_yields_oldest_first_within_the_budge
     listener = make_listener(limit=7, params={"hashtags": False, "search": True},
                              secrets={"access_token": "MASTODON_TOKEN"})
     query = "mastodon.social|nimbus:search:nimbus"
-    assert query in listener.queries() and "with access token" in listener.check()
+    responses.add(responses.GET, "https://mastodon.social/api/v1/apps/verify_credentials", json={"name": "listener"})
+    assert query in listener.queries() and "access token accepted by 1" in listener.check()
     first, cursor = drain(listener.fetch(query, None))
     assert numbers(first) == [1, 2, 3, 4, 5, 6, 7] and api.calls[0]["type"] == "statuses"
     rest, _ = run_until_exhausted(listener.fetch, query, cursor)
@@ -248,3 +254,65 @@ def test_a_search_window_beyond_max_search_results_is_recorded(monkeypatch: pyte
     items, _ = drain(listener.fetch(query, None))
     assert numbers(items) == list(range(3, 13))
     assert "max_search_results" in listener.stop_reasons[query] and "older results skipped" in caplog.text
+
+
+@responses.activate
+def test_a_status_without_id_is_quarantined_not_dropped() -> None:
+    no_id = {k: v for k, v in _status(BASE + 2).items() if k != "id"}
+    responses.add(responses.GET, TAG_URL, json=[_status(BASE + 3), no_id, _status(BASE + 1)])
+    responses.add(responses.GET, TAG_URL, json=[])
+    listener = make_listener()
+    items, cursor = drain(listener.fetch(listener.queries()[0], str(BASE)))
+    assert [q.reason for q in quarantined(items)] == ["mastodon status has no id"]
+    assert numbers(items) == [1, 3] and cursor == str(BASE + 3)
+
+
+@responses.activate
+def test_a_status_published_behind_the_cursor_is_read_through_the_overlap_window() -> None:
+    api = FakeHashtagTimeline(5)
+    api.ids.remove(BASE + 4)  # federated late: its id is older than what the first run read
+    responses.add_callback(responses.GET, TAG_URL, callback=api)
+    listener = make_listener(overlap_minutes=15)
+    query = listener.queries()[0]
+    first, cursor = drain(listener.fetch(query, str(BASE)))
+    assert numbers(first) == [1, 2, 3, 5] and cursor == str(BASE + 5)
+    api.ids = sorted([*api.ids, BASE + 4, BASE + 6])
+    first_call = len(api.calls)
+    pairs = list(listener.fetch(query, cursor))
+    assert numbers([item for item, _ in pairs]) == [1, 2, 3, 4, 5, 6]
+    assert [c for _, c in pairs][:5] == [cursor] * 5, "overlap items keep the stored cursor"
+    assert pairs[-1][1] == str(BASE + 6)
+    assert int(api.calls[first_call]["min_id"]) < BASE, "min_id was moved back by the overlap"
+    assert len(listener.overlap_ids) == 5
+
+
+@responses.activate
+def test_rate_limit_waits_share_one_budget_per_run() -> None:
+    sleep = SleepRecorder()
+    reset = datetime.fromtimestamp(time.time() + 35, UTC).isoformat()
+    for _ in range(2):
+        responses.add(responses.GET, TAG_URL, status=429, json={"error": "Too many requests"},
+                      headers={"X-RateLimit-Reset": reset, "X-RateLimit-Remaining": "0", "X-RateLimit-Limit": "300",
+                               "Date": formatdate(time.time(), usegmt=True)})
+    listener = make_listener(sleep=sleep, max_rate_limit_wait_minutes=1)
+    with pytest.raises(ListenerError, match="rate-limit budget"):
+        drain(listener.fetch(listener.queries()[0], str(BASE)))
+    assert len(sleep.waits) == 1 and sum(sleep.waits) <= 60
+
+
+def test_http_is_accepted_for_a_loopback_instance_only() -> None:
+    assert make_listener(params={"instances": ["http://127.0.0.1:3000"]}).queries()
+    assert make_listener(params={"instances": ["http://localhost:3000/"]}).queries()
+    with pytest.raises(ConfigError, match="https base URL"):
+        make_listener(params={"instances": ["http://mastodon.example"]})
+
+
+@responses.activate
+def test_sources_check_verifies_the_token_and_names_the_variable_when_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASTODON_TOKEN", "wrong-token-value")
+    responses.add(responses.GET, "https://mastodon.social/api/v1/apps/verify_credentials", status=401,
+                  json={"error": "The access token is invalid"})
+    listener = make_listener(secrets={"access_token": "MASTODON_TOKEN"})
+    with pytest.raises(CredentialsRejectedError, match="env var MASTODON_TOKEN") as exc:
+        listener.check()
+    assert "wrong-token-value" not in str(exc.value)

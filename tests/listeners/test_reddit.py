@@ -26,7 +26,7 @@ from _net_a_helpers import (
     run_until_exhausted,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsRejectedError, ListenerAuthError, ListenerError
 from listeners.base import BrandMatcher, Listener
 from listeners.query_building import QueryGroup
 from listeners.reddit import RedditListener, parse_listing
@@ -76,8 +76,9 @@ class FakeListing:
 
 
 def make_listener(*, limit: int = 10_000, params: dict | None = None, secrets: dict[str, str] | None = None,
-                  sleep=None) -> RedditListener:
-    source = make_source("reddit", {"page_size": 5, **(params or {})}, secrets=secrets, limit=limit)
+                  sleep=None, overlap_items: int = 0) -> RedditListener:
+    source = make_source("reddit", {"page_size": 5, **(params or {})}, secrets=secrets, limit=limit,
+                         overlap_items=overlap_items)
     return RedditListener(source, make_context(), sleep=sleep or SleepRecorder(), clock=lambda: NOW,
                           retry=FAST_RETRY)
 
@@ -207,7 +208,7 @@ def test_missing_credential_env_var_is_named(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("REDDIT_CLIENT_ID", "abc")
     monkeypatch.delenv("REDDIT_CLIENT_SECRET", raising=False)
     listener = make_listener(secrets={"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET"})
-    with pytest.raises(ListenerAuthError, match="reddit listener: env var REDDIT_CLIENT_SECRET is not set"):
+    with pytest.raises(ListenerAuthError, match="env var REDDIT_CLIENT_SECRET is not set"):
         listener.check()
 
 
@@ -230,3 +231,72 @@ def test_oauth_path_uses_praw_and_never_logs_the_secret(monkeypatch: pytest.Monk
     assert responses.calls[-1].request.headers["Authorization"] == "bearer oauth-token"
     assert SECRET not in caplog.text
     assert all(SECRET not in m.model_dump_json() and "real_handle" not in m.model_dump_json() for m in mentions(items))
+
+
+@respx.mock
+@pytest.mark.parametrize(("overlap_items", "recovered"), [(3, True), (0, False)])
+def test_an_item_released_behind_the_cursor_is_read_through_the_overlap_of_n_items(overlap_items: int,
+                                                                                     recovered: bool) -> None:
+    api = FakeListing(10)
+    api.numbers.remove(8)  # held by moderation during the first run
+    respx.get(url__regex=SEARCH).mock(side_effect=api)
+    listener = make_listener(overlap_items=overlap_items)
+    query = listener.queries()[0]
+    first, cursor = drain(listener.fetch(query, None))
+    assert numbers(first) == [1, 2, 3, 4, 5, 6, 7, 9, 10]
+    api.numbers += [8, 11, 12]  # approved later: its id (and place in the listing) is older than the cursor
+    second, new_cursor = drain(listener.fetch(query, cursor))
+    if recovered:
+        assert numbers(second) == [8, 9, 10, 11, 12], "overlap items first (old cursor), then the new ones"
+        assert {m.id for m in mentions(second)[:3]} == listener.overlap_ids
+    else:
+        assert numbers(second) == [11, 12]
+    assert new_cursor == _b36(BASE + 12)
+
+
+@respx.mock
+def test_the_public_json_base_url_is_configurable() -> None:
+    api = FakeListing(3)
+    route = respx.get(url__regex=r"http://127\.0\.0\.1:8765/search\.json.*").mock(side_effect=api)
+    listener = make_listener(params={"reddit_url": "http://127.0.0.1:8765/"})
+    assert numbers(drain(listener.fetch(listener.queries()[0], None))[0]) == [1, 2, 3] and route.called
+    with pytest.raises(ConfigError, match="reddit_url"):
+        make_listener(params={"reddit_url": "http://reddit.example.com"})
+
+
+@responses.activate
+def test_a_wrong_oauth_secret_is_rejected_naming_both_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDDIT_CLIENT_ID", "app-id")
+    monkeypatch.setenv("REDDIT_CLIENT_SECRET", "wrong-secret-value")
+    responses.add(responses.POST, "http://127.0.0.1:8766/api/v1/access_token", status=401,
+                  json={"message": "Unauthorized", "error": 401})
+    listener = make_listener(secrets={"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET"},
+                             params={"reddit_url": "http://127.0.0.1:8766", "oauth_url": "http://127.0.0.1:8767"})
+    with pytest.raises(CredentialsRejectedError,
+                       match="rejected the credentials in env var REDDIT_CLIENT_ID / REDDIT_CLIENT_SECRET") as exc:
+        listener.check()
+    assert "wrong-secret-value" not in str(exc.value)
+    with pytest.raises(CredentialsRejectedError):
+        drain(listener.fetch(listener.queries()[0], None))
+
+
+@responses.activate
+def test_sources_check_with_accepted_oauth_credentials_makes_one_listing_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDDIT_CLIENT_ID", "app-id")
+    monkeypatch.setenv("REDDIT_CLIENT_SECRET", "right-secret")
+    responses.add(responses.POST, "http://127.0.0.1:8766/api/v1/access_token",
+                  json={"access_token": "tok", "token_type": "bearer", "expires_in": 3600, "scope": "*"})
+    listing = responses.add(responses.GET, "http://127.0.0.1:8767/search",
+                            json={"kind": "Listing", "data": {"after": None, "children": []}})
+    listener = make_listener(secrets={"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET"},
+                             params={"reddit_url": "http://127.0.0.1:8766", "oauth_url": "http://127.0.0.1:8767"})
+    assert "credentials accepted" in listener.check()
+    assert listing.call_count == 1 and "limit=1" in responses.calls[-1].request.url
+
+
+@respx.mock
+def test_a_chunked_body_cut_mid_way_is_retried_then_a_listener_error() -> None:
+    respx.get(url__regex=SEARCH).mock(side_effect=httpx.RemoteProtocolError("peer closed connection"))
+    listener = make_listener()
+    with pytest.raises(ListenerError, match="failed after 3 attempts"):
+        drain(listener.fetch(listener.queries()[0], None))

@@ -44,8 +44,8 @@ def test_non_http_url_and_unknown_param_are_config_errors_naming_the_field() -> 
         RssListener(make_source("rss", {"urls": [NEWS], "feeds": []}), make_context())
 
 
-def test_strip_html_drops_tags_and_scripts_and_decodes_entities() -> None:
-    assert strip_html("<p>a <b>b</b> &amp; c</p><script>x()</script><style>p{}</style> d") == "a b & c d"
+def test_strip_html_drops_tags_and_scripts_and_decodes_entities_and_keeps_paragraph_breaks() -> None:
+    assert strip_html("<p>a <b>b</b> &amp; c</p><script>x()</script><style>p{}</style> d") == "a b & c\nd"
 
 
 @respx.mock
@@ -59,7 +59,7 @@ def test_brand_entries_come_oldest_first_with_html_stripped_and_the_feed_languag
     assert thai.matched_terms == ("นิมบัส",) and thai.brand == "Nimbus" and thai.language_hint == "th"
     assert thai.channel == "news" and thai.url == "https://news.example.com/2026/11/nimbus-th"
     assert thai.author is not None and "Somsak" not in thai.model_dump_json() and thai.fetched_at == FETCHED_AT
-    assert got[1].text.endswith("Nhiều người dùng phản ánh lỗi 😤 khi chuyển tiền.")
+    assert got[1].text.endswith("Nhiều người dùng phản ánh lỗi 😤\nkhi chuyển tiền.")  # <br/> is a line break
     assert "𝐟𝐚𝐬𝐭" in got[0].text and "🚀" in got[0].text
 
 

@@ -26,13 +26,21 @@ from _net_a_helpers import (
     run_until_exhausted,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import (
+    ConfigError,
+    CredentialsMissingError,
+    CredentialsRejectedError,
+    ListenerAuthError,
+    ListenerError,
+)
 from journeypulse.record import make_mention_id
 from listeners.base import BrandMatcher, Listener
 from listeners.query_building import QueryGroup
+from listeners.retry import RetryPolicy
 from listeners.x import XCursor, XListener, parse_search_page
 
 URL = "https://api.twitter.com/2/tweets/search/recent"
+USER_URL = "https://api.twitter.com/2/users/by/username/XDevelopers"
 BASE_ID = (int((NOW - 86400) * 1000) - 1288834974657) << 22  # snowflake ids from a day before NOW
 
 
@@ -122,7 +130,7 @@ def test_unknown_param_is_a_config_error_naming_the_field() -> None:
 def test_missing_credentials_message_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
     listener = make_listener(env=False)
-    with pytest.raises(ListenerAuthError, match="x listener: env var X_BEARER_TOKEN is not set"):
+    with pytest.raises(CredentialsMissingError, match="env var X_BEARER_TOKEN is not set"):
         listener.check()
     with pytest.raises(ListenerAuthError):
         next(listener.fetch(listener.queries()[0], None))
@@ -257,4 +265,46 @@ def test_the_token_is_sent_but_never_logged_nor_stored(monkeypatch: pytest.Monke
     assert caplog.records and SECRET not in caplog.text
     assert all(SECRET not in m.model_dump_json() and "somebody_real" not in m.model_dump_json()
                for m in mentions(items))
+    responses.add(responses.GET, USER_URL, json={"data": {"id": "2244994945", "username": "XDevelopers"}})
     assert SECRET not in (cursor or "") and SECRET not in listener.check()
+
+
+def test_v2_text_is_unescaped_exactly_once() -> None:
+    group = QueryGroup(key="nimbus:abc", brand="Nimbus", query="nimbus", terms=("nimbus",))
+    # The person typed: Nimbus & Co <3 > "&amp;" (X v2 escapes &, < and > once in `text`)
+    tweet = {"id": "1860000000000000009", "author_id": "1", "created_at": "2026-11-16T10:00:00.000Z",
+             "text": 'Nimbus &amp; Co &lt;3 &gt; "&amp;amp;"'}
+    parsed = parse_search_page({"data": [tweet]}, source="x_main", group=group,
+                               matcher=BrandMatcher(make_context().brands), pseudonymise=PSEUDONYMISE,
+                               fetched_at=datetime(2026, 11, 17, tzinfo=UTC))
+    assert mentions([item for _, item in parsed])[0].text == 'Nimbus & Co <3 > "&amp;"'
+
+
+@responses.activate
+def test_rate_limit_waits_stop_at_the_run_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleep = SleepRecorder()
+    for _ in range(3):
+        responses.add(responses.GET, URL, status=429, json={"title": "Too Many Requests"},
+                      headers={"x-rate-limit-reset": str(int(NOW) + 600)})
+    monkeypatch.setenv("X_BEARER_TOKEN", SECRET)
+    source = make_source("x", {"page_size": 10}, secrets={"bearer_token": "X_BEARER_TOKEN"})
+    listener = XListener(source.model_copy(update={"max_rate_limit_wait_minutes": 15}), make_context(), sleep=sleep,
+                         clock=lambda: NOW, retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02))
+    with pytest.raises(ListenerError, match="rate-limit budget"):
+        drain(listener.fetch(listener.queries()[0], None))
+    assert sleep.waits == [601.0] and sum(sleep.waits) <= 15 * 60, "one 429 page cannot wait 3 x 900 s"
+
+
+def test_api_url_must_be_https_or_a_loopback_http_host() -> None:
+    assert make_listener(params={"api_url": "http://127.0.0.1:9000/"}).params.api_url == "http://127.0.0.1:9000"
+    with pytest.raises(ConfigError, match="params.api_url"):
+        make_listener(params={"api_url": "http://api.example.com"})
+
+
+@responses.activate
+def test_check_calls_the_api_and_says_rejected_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    responses.add(responses.GET, USER_URL, status=401, json={"title": "Unauthorized", "status": 401})
+    listener = make_listener(monkeypatch=monkeypatch)
+    with pytest.raises(CredentialsRejectedError, match="env var X_BEARER_TOKEN") as exc:
+        listener.check()
+    assert SECRET not in str(exc.value) and len(responses.calls) == 1

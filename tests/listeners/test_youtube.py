@@ -19,7 +19,7 @@ from _net_b_helpers import (
     mentions,
 )
 
-from journeypulse.errors import ConfigError, ListenerAuthError, ListenerError
+from journeypulse.errors import ConfigError, CredentialsRejectedError, ListenerAuthError, ListenerError
 from journeypulse.record import Mention, QuarantinedRow
 from listeners.base import BrandMatcher, Listener
 from listeners.registry import build_listener
@@ -81,8 +81,11 @@ def test_missing_secret_mapping_says_how_to_configure_it() -> None:
         plain.check()
 
 
-def test_check_reports_queries_when_the_key_is_set(key_env: None) -> None:
-    assert "1 videos, 0 channels, API key set" in listener().check()
+@respx.mock
+def test_check_makes_one_one_item_call_and_reports_the_key_accepted(key_env: None) -> None:
+    route = respx.get(URL).mock(return_value=httpx.Response(200, json={"items": []}))
+    assert "1 videos, 0 channels, API key from YT_KEY_TEST accepted" in listener().check()
+    assert route.call_count == 1 and route.calls[0].request.url.params["maxResults"] == "1"
 
 
 @respx.mock
@@ -220,7 +223,7 @@ def test_invalid_key_is_an_auth_error_and_the_key_never_reaches_logs_or_urls(key
     caplog.set_level(logging.DEBUG)
     route = respx.get(URL).mock(side_effect=[httpx.Response(503),
                                              httpx.Response(400, json=fixture_json("youtube", "key_invalid.json"))])
-    with pytest.raises(ListenerAuthError, match="API key refused") as excinfo:
+    with pytest.raises(CredentialsRejectedError, match="rejected the credentials in env var YT_KEY_TEST") as excinfo:
         list(listener().fetch("video:vid123", None))
     assert KEY not in caplog.text and KEY not in str(excinfo.value)
     assert all(KEY not in str(call.request.url) for call in route.calls)
@@ -241,3 +244,28 @@ def test_assigned_brand_keeps_comments_that_do_not_name_it() -> None:
     got = parse_comment_thread(thread, source="s", query="video:v", fetched_at=FETCHED_AT,
                                matcher=BrandMatcher(BRANDS), brand="Nimbus", pseudonymise=str)
     assert isinstance(got, Mention) and got.brand == "Nimbus" and got.matched_terms == ()
+
+
+def _thread(comment_id: str, published: str) -> dict[str, object]:
+    snippet = {"videoId": "vid123", "textOriginal": f"Nimbus comment {comment_id}", "publishedAt": published,
+               "updatedAt": published, "authorChannelId": {"value": "UCsomeone"}}
+    return {"kind": "youtube#commentThread", "id": comment_id,
+            "snippet": {"videoId": "vid123", "topLevelComment": {"kind": "youtube#comment", "id": comment_id,
+                                                                  "snippet": snippet}}}
+
+
+@respx.mock
+def test_a_comment_held_for_review_and_released_late_is_read_through_the_overlap(key_env: None) -> None:
+    threads = [_thread("c3", "2026-11-20T10:20:00Z"), _thread("c1", "2026-11-20T10:00:00Z")]
+    respx.get(URL).mock(side_effect=lambda request: httpx.Response(200, json={"items": threads}))
+    source = make_source("youtube", {"video_ids": ["vid123"]}, secrets={"api_key": "YT_KEY_TEST"},
+                         overlap_minutes=15)
+    yt = YouTubeListener(source, make_context(), client=httpx.Client(), sleep=FakeSleep(), clock=clock)
+    cursor = list(yt.fetch("video:vid123", None))[-1][1]
+    threads.insert(1, _thread("c2", "2026-11-20T10:10:00Z"))  # approved by the channel after c3 was read
+    threads.insert(0, _thread("c4", "2026-11-20T10:30:00Z"))
+    pairs = list(yt.fetch("video:vid123", cursor))
+    assert [item.native_id for item, _ in pairs] == ["c3", "c2", "c4"]
+    assert [c for _, c in pairs][:2] == [cursor, cursor], "overlap comments keep the stored cursor"
+    assert json.loads(pairs[-1][1])["t"].startswith("2026-11-20T10:30")
+    assert len(yt.overlap_ids) == 2
