@@ -71,7 +71,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     from sentiment.classifier import _folder_revision
     from sentiment.encoder_build import ENCODER_DIRNAME, ensure_encoder, read_revision
     from sentiment.head import BUILTIN_PREFIX
-    from sentiment.model_card import write_finetuned_card
+    from sentiment.model_card import write_model_folder_card
     from sentiment.torch_backend import load_tokenizer
     from sentiment.training import TrainingReport
 
@@ -150,8 +150,7 @@ def run_top_layers(splits: Sequence[LabelledSplit], out_dir: Path, cache_dir: Pa
     (out_dir / "training_report.json").write_text(json.dumps(
         {"val_macro_f1": val_f1, "shipped_path_check": extra["shipped_path_check"], "history": result.history, "seconds": report.seconds,
          "calibration": report.calibration}, indent=2) + "\n", encoding="utf-8")
-    counts = {lang: len(y) for lang, (_s, y) in train.items()}
-    write_finetuned_card(out_dir / "MODEL_CARD.md", report, revision, counts)
+    write_model_folder_card(out_dir)
     return report
 
 
