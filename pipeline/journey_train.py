@@ -77,15 +77,19 @@ def encode(model: EncoderHeadModel, revision: str, texts: Sequence[str], cache_d
         _, rows = model.analyse([t for _, t in part], LAYERS)
         cache.update(zip((k for k, _ in part), rows, strict=True))
         done = start + len(part)
-        if done == len(todo) or (start // ENCODE_BATCH) % 10 == 9:
+        if done == len(todo) or (start // ENCODE_BATCH) % 8 == 7:
             rate = done / max(time.perf_counter() - started, 1e-9)
-            progress(f"  encoded {done}/{len(todo)} ({rate:.0f} texts/s)")
-    if path is not None and todo:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(list(cache)), rows=np.stack(list(cache.values())))
-        tmp.replace(path)
+            progress(f"  encoded {done}/{len(todo)} ({rate:.1f} texts/s)")
+            if path is not None:  # checkpoint: an interrupted run resumes from here
+                _save_cache(path, cache)
     return np.stack([cache[k] for k in keys]) if keys else np.zeros((0, 0), dtype=np.float32)
+
+
+def _save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, keys=np.array(list(cache)), rows=np.stack(list(cache.values())))
+    tmp.replace(path)
 
 
 def correction_examples(settings: Settings) -> list[JourneyExample]:

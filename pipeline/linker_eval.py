@@ -277,6 +277,34 @@ def eval_seeds_command(
     Console(width=120).print(eval_table(rows))
 
 
+COUNTS_START = "<!-- counts:start (journeypulse journeys counts --write) -->"
+COUNTS_END = "<!-- counts:end -->"
+
+
+@app.command("counts")
+def counts_command(
+    data: Annotated[Path | None, typer.Option(help="folder of <lang>.jsonl labelled mentions (default: the "
+                                              "bundled journeys/data/mentions)")] = None,
+    write: Annotated[Path | None, typer.Option(help="replace the counts table between the markers of this "
+                                               "Markdown file (journeys/data/README.md)")] = None,
+) -> None:
+    """Rows per language and stage of the project's labelled set, with the held-out share (validates it)."""
+    from journeys.dataset import counts_table, load_mentions
+
+    table = guard(lambda: counts_table(load_mentions(data)))
+    if write is None:
+        typer.echo(table)
+        return
+    text = write.read_text(encoding="utf-8")
+    if COUNTS_START not in text or COUNTS_END not in text:
+        err_console.print(f"[bold red]error:[/] {write} has no counts markers ({COUNTS_START} ... {COUNTS_END})")
+        raise typer.Exit(2)
+    head, rest = text.split(COUNTS_START, 1)
+    _, tail = rest.split(COUNTS_END, 1)
+    write.write_text(f"{head}{COUNTS_START}\n{table}\n{COUNTS_END}{tail}", encoding="utf-8")
+    console.print(f"updated the counts table in {write}", highlight=False)
+
+
 @app.command("train")
 def train_command(
     config: ConfigOption = None,
