@@ -55,6 +55,11 @@ def trained_heads(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) ->
     return folder
 
 
+def _link_methods(store: Any) -> set[object]:
+    columns, rows = store.query_view("v_current_journey_link", filters={}, limit=None)
+    return {row[columns.index("method")] for row in rows}
+
+
 class EncoderCounter:
     """Counts, around the real tiny encoder, the texts sent to be encoded, the token windows they make,
     and the rows the transformers forward pass actually ran."""
@@ -116,10 +121,10 @@ def test_enrich_encodes_each_mention_once_and_writes_sentiment_and_multitask_lin
         assert count_encoder.rows == count_encoder.windows, "one forward row per token window: a single pass"
         assert (report.classified, report.linked) == (mentions, mentions)
         assert report.link_detail.startswith("method=multitask revision=")
+        assert _link_methods(store) == {"multitask"}
         linked = store.linked_mentions()
-        assert {row.method for row in linked} == {"multitask"}
-        assert all(0.0 <= row.confidence <= 1.0 for row in linked)
-        assert all(row.needs_review == (row.confidence < 0.6) for row in linked)
+        assert all(0.0 <= row.link_confidence <= 1.0 for row in linked)
+        assert all(row.link_needs_review == (row.link_confidence < 0.6) for row in linked)
         assert store.counts()["linked"] == mentions
 
         count_encoder.clear()
@@ -153,7 +158,7 @@ def test_without_usable_heads_enrich_falls_back_to_the_rules_and_says_so(
         count_encoder.clear()
         report = steps.enrich(settings, store)
         assert report.link_detail.startswith(f"method={FALLBACK_METHOD} taxonomy=")
-        assert {row.method for row in store.linked_mentions()} == {FALLBACK_METHOD}
+        assert _link_methods(store) == {FALLBACK_METHOD}
         assert count_encoder.texts == mentions, "sentiment still encodes each mention once"
         assert count_encoder.rows == count_encoder.windows
     assert any("journey heads not used" in r.getMessage() and "run `journeypulse journeys train`" in r.getMessage()
