@@ -25,7 +25,7 @@ RECIPE = "journey-heads-logreg/1"
 C_GRID = (1.0, 4.0, 16.0)
 FEATURE_OPTIONS = (FeatureSpec(("last",), False), FeatureSpec(("last", "mid"), False),
                    FeatureSpec(("last", "mid"), True), FeatureSpec(("last",), True))
-THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.2, 0.81, 0.05))
+THRESHOLD_GRID = tuple(round(float(x), 2) for x in np.arange(0.2, 0.81, 0.05))
 PAIN_CLASSES = (*PAIN_POINTS, NO_PAIN)
 
 Progress = Callable[[str], None]
