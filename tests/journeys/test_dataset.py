@@ -87,7 +87,7 @@ def test_training_rows_never_include_a_held_out_mention(tmp_path: Path) -> None:
 
 
 def test_public_rows_are_renamed_capped_per_stage_and_weighted(tmp_path: Path) -> None:
-    rows = [{"text": f"where is my card {i}", "lang": "en", "stage": "delivery_onboarding", "exit_signal": False,
+    rows: list[dict[str, object]] = [{"text": f"where is my card {i}", "lang": "en", "stage": "delivery_onboarding", "exit_signal": False,
              "pain_point": None, "exit_type": None, "dataset": "banking77"} for i in range(50)]
     rows += [{"text": f"close my account {i}", "lang": "en", "stage": "exit", "exit_signal": True,
               "pain_point": "balance_not_updated", "exit_type": "cancellation", "dataset": "banking77"}

@@ -83,7 +83,7 @@ def count_encoder(monkeypatch: pytest.MonkeyPatch) -> EncoderCounter:
     real_forward, real_windows = BertModel.forward, Windower.windows
 
     def forward(self: BertModel, *args: Any, **kwargs: Any) -> Any:
-        ids = kwargs.get("input_ids", args[0] if args else None)
+        ids: Any = kwargs["input_ids"] if "input_ids" in kwargs else args[0]
         counter.rows += int(ids.shape[0])
         return real_forward(self, *args, **kwargs)
 
