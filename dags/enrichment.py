@@ -1,4 +1,4 @@
-"""Enriches newly stored mentions: language, then sentiment, then customer-journey links.
+"""Enriches newly stored mentions: language, then sentiment and customer-journey links in one pass.
 
 Scheduled on the mentions Asset. Every step only processes rows that have no result yet, in
 bounded batches, so a retry after a failure resumes without duplicates or gaps.
@@ -34,17 +34,13 @@ def enrichment() -> None:
     def identify_languages() -> Report:
         return run_step("identify_languages", batch_size=500)
 
-    # Model inference (sentiment; the hybrid linker's encoder) runs one task at a time (pool of
-    # 1 slot) on the workers serving the classify queue.
+    # Model inference runs one task at a time (pool of 1 slot) on the workers serving the classify
+    # queue. ``enrich`` classifies sentiment and links journeys in one pass: each mention is encoded once.
     @task(queue="classify", pool="journeypulse_classify", execution_timeout=timedelta(hours=2))
-    def classify() -> Report:
-        return run_step("classify", batch_size=256)
+    def enrich() -> Report:
+        return run_step("enrich", batch_size=256)
 
-    @task(queue="classify", pool="journeypulse_classify", execution_timeout=timedelta(hours=2))
-    def link_journeys() -> Report:
-        return run_step("link_journeys", batch_size=500)
-
-    identify_languages() >> classify() >> link_journeys()
+    identify_languages() >> enrich()
 
 
 enrichment()

@@ -27,6 +27,7 @@ STEPS = frozenset(
         "pull",
         "identify_languages",
         "classify",
+        "enrich",
         "link_journeys",
         "refresh_summaries",
         "write_cx_map",

@@ -98,9 +98,13 @@ class JourneyConfig(_Strict):
     taxonomy: str | None = Field(default=None, description="taxonomy YAML path; default bundled")
     playbook: str | None = Field(default=None, description="handling playbook YAML path (suggestions on coaching "
                                  "examples); default bundled")
-    method: Literal["hybrid", "rules"] = Field(
-        default="hybrid", description="hybrid: taxonomy rules + embedding classifier trained on the seed set; "
-        "rules: taxonomy rules only (no model)")
+    method: Literal["multitask", "hybrid", "rules"] = Field(
+        default="multitask", description="multitask: journey heads over the sentiment model's features (one "
+        "encoder pass with sentiment; falls back to the rules when the heads are missing or were trained on "
+        "another encoder); hybrid: taxonomy rules + embedding classifier trained on the seed set; rules: "
+        "taxonomy rules only (no model)")
+    heads: str | None = Field(default=None, description="journey heads folder (multitask); default: the "
+                              "committed journeys/artifacts/journey-heads")
 
 
 # Widely used languages; identification is restricted to these so that short social posts

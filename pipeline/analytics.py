@@ -39,7 +39,16 @@ from journeys.redaction import redact
 from journeys.taxonomy import Taxonomy, load_taxonomy
 from listeners.registry import LISTENER_KINDS
 from pipeline.steps import StepReport, resolve_period
-from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionRow, ForgetReport, LinkedMention, Store
+from storage import (
+    AlertRow,
+    CoachingExampleRow,
+    CoachingReviewRow,
+    CorrectionRow,
+    ForgetReport,
+    JourneyCorrectionRow,
+    LinkedMention,
+    Store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +267,27 @@ def review_example(store: Store, mention_id: str, action: str, reviewer: str, *,
 def label_mention(store: Store, mention_id: str, label: str, reviewer: str) -> None:
     """A manual sentiment label (``sentiment_correction``, source 'manual') for the training loop."""
     store.add_sentiment_correction(CorrectionRow(mention_id, label, "manual", reviewer, datetime.now(UTC)))
+
+
+def correct_journey(settings: Settings, store: Store, mention_id: str, reviewer: str, *, stage: str | None,
+                    exit_signal: bool | None, exit_type: str | None, source: str = "manual") -> None:
+    """A human stage and/or exit-signal correction (``journey_correction``) that ``journeys train
+    --corrections`` learns from. The stage must be one of the configured taxonomy's; an exit type
+    (one of its exit signals) implies an exit signal."""
+    from pipeline.steps import _taxonomy_path
+
+    taxonomy = load_taxonomy(_taxonomy_path(settings))
+    exit_names = [e.name for e in taxonomy.exit_signals]
+    if exit_type is not None:
+        if exit_type not in exit_names:
+            raise ConfigError(f"exit type {exit_type!r} is not one of {', '.join(exit_names)}")
+        if exit_signal is False:
+            raise ConfigError("--exit-type names an exit signal; it cannot go with --no-exit-signal")
+        exit_signal = True
+    if stage is not None and stage not in taxonomy.stage_names:
+        raise ConfigError(f"stage {stage!r} is not one of {', '.join(taxonomy.stage_names)}")
+    store.add_journey_correction(JourneyCorrectionRow(mention_id, stage, exit_signal, exit_type, source, reviewer,
+                                                      datetime.now(UTC)), taxonomy.stage_names)
 
 
 def export_pack(settings: Settings, store: Store, out_dir: Path | None = None) -> TrainingPackReport:

@@ -186,6 +186,18 @@ def link(config: ConfigOption = None, relink: Annotated[bool, typer.Option(help=
 
 
 @app.command()
+def enrich(config: ConfigOption = None, brand: Annotated[str | None, typer.Option()] = None,
+           since: SinceOption = None, until: UntilOption = None) -> None:
+    """Classify sentiment and link journeys in one pass (each mention encoded once); resumable, idempotent."""
+    settings = _settings(config)
+    since, until = guard(lambda: steps.resolve_period(since, until))
+    with _store(settings) as store, _progress("enriching") as advance:
+        report = guard(lambda: steps.enrich(settings, store, brand=brand, since=since, until=until, advance=advance))
+    console.print(f"classified: {report.classified} ({report.model_detail}); linked: {report.linked} "
+                  f"({report.link_detail})", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def summarise(config: ConfigOption = None, brand: Annotated[str | None, typer.Option()] = None) -> None:
     """Refresh the summary tables and print the per-stage table."""
     settings = _settings(config)
@@ -196,7 +208,7 @@ def summarise(config: ConfigOption = None, brand: Annotated[str | None, typer.Op
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """The whole pipeline: pull, store, identify language, classify, link stages, summarise."""
+    """The whole pipeline: pull, store, identify language, classify + link stages (one pass), summarise."""
     settings = _settings(config)
     with _store(settings) as store:
         with _progress("pulling") as advance:
@@ -205,15 +217,13 @@ def run(config: ConfigOption = None) -> None:
         guard(lambda: _check_pull(pulled, store))
         with _progress("identifying languages") as advance:
             languages = guard(lambda: steps.identify_languages(settings, store, advance=advance))
-        with _progress("classifying sentiment") as advance:
-            classified = guard(lambda: steps.classify(settings, store, advance=advance))
-        with _progress("linking journeys") as advance:
-            linked = guard(lambda: steps.link_journeys(settings, store, advance=advance))
+        with _progress("classifying sentiment and linking journeys (one pass)") as advance:
+            enriched = guard(lambda: steps.enrich(settings, store, advance=advance))
         guard(lambda: steps.refresh_summaries(settings, store))
         cx_map = guard(lambda: steps.write_cx_map(settings, store))
         console.print(
-            f"languages identified: {languages.processed}; classified: {classified.processed} "
-            f"({classified.detail}); linked: {linked.processed} ({linked.detail})"
+            f"languages identified: {languages.processed}; classified: {enriched.classified} "
+            f"({enriched.model_detail}); linked: {enriched.linked} ({enriched.link_detail})"
         )
         counts = store.counts()
         console.print(f"database: {settings.database_url}  ({counts.get('mentions', 0)} mentions, "

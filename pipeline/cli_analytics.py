@@ -253,6 +253,13 @@ def coach_pull(
         typer.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
+StageOption = Annotated[str | None, typer.Option("--stage", help="correct journey stage (primary), e.g. exit")]
+ExitSignalOption = Annotated[bool | None, typer.Option("--exit-signal/--no-exit-signal",
+                                                       help="correct whether the mention is an exit signal")]
+ExitTypeOption = Annotated[str | None, typer.Option("--exit-type", help="the exit signal, e.g. cancellation "
+                                                    "(implies --exit-signal)")]
+
+
 @coach_app.command("review")
 def coach_review(
     mention_id: Annotated[str, typer.Argument(help="the example's mention id")],
@@ -261,20 +268,35 @@ def coach_review(
     approve: Annotated[bool, typer.Option("--approve")] = False,
     reject: Annotated[bool, typer.Option("--reject")] = False,
     relabel: Annotated[str | None, typer.Option(help="correct sentiment label")] = None,
+    correct_stage: Annotated[str | None, typer.Option("--correct-stage", help="correct journey stage (primary), "
+                                                      "e.g. exit")] = None,
+    exit_signal: ExitSignalOption = None,
+    exit_type: ExitTypeOption = None,
     note: Annotated[str, typer.Option()] = "",
     stage: Annotated[str | None, typer.Option(help="the example's stage (needed when the mention is in the "
                                                    "library under several stages)")] = None,
 ) -> None:
     """Approve, reject or relabel a library example, a mention under one stage (a relabel also becomes a sentiment
-    correction)."""
+    correction); --correct-stage, --exit-signal/--no-exit-signal and --exit-type record a journey correction (alone
+    or with an action)."""
     chosen = [a for a, on in (("approve", approve), ("reject", reject), ("relabel", relabel is not None)) if on]
-    if len(chosen) != 1:
-        err_console.print("[bold red]error:[/] pass exactly one of --approve, --reject, --relabel LABEL")
+    journey = correct_stage is not None or exit_signal is not None or exit_type is not None
+    if len(chosen) > 1 or (not chosen and not journey):
+        err_console.print("[bold red]error:[/] pass one of --approve, --reject, --relabel LABEL, and/or a journey "
+                          "correction (--correct-stage, --exit-signal/--no-exit-signal, --exit-type)")
         raise typer.Exit(2)
-    with _opened(config) as (_settings, store):
-        saved = guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel,
-                                                       note=note, stage=stage))
-    console.print(f"{chosen[0]}: {mention_id} ({saved.stage})", highlight=False)
+    with _opened(config) as (settings, store):
+        saved = None
+        if chosen:
+            saved = guard(lambda: analytics.review_example(store, mention_id, chosen[0], reviewer, new_label=relabel,
+                                                           note=note, stage=stage))
+        if journey:
+            guard(lambda: analytics.correct_journey(settings, store, mention_id, reviewer, stage=correct_stage,
+                                                    exit_signal=exit_signal, exit_type=exit_type,
+                                                    source="coach_review"))
+    done = [*chosen, *(["journey correction"] if journey else [])]
+    console.print(f"{', '.join(done)}: {mention_id}" + (f" ({saved.stage})" if saved is not None else ""),
+                  highlight=False)
 
 
 @coach_app.command("export")
@@ -292,14 +314,34 @@ def coach_export(
 
 def label(
     mention_id: Annotated[str, typer.Argument()],
-    label: Annotated[str, typer.Argument(help="positive, neutral or negative")],
-    reviewer: Annotated[str, typer.Option(help="who labelled")],
+    label: Annotated[str | None, typer.Argument(help="positive, neutral or negative")] = None,
+    reviewer: Annotated[str, typer.Option(help="who labelled")] = "",
+    stage: StageOption = None,
+    exit_signal: ExitSignalOption = None,
+    exit_type: ExitTypeOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Record a human sentiment label for a mention (table sentiment_correction)."""
-    with _opened(config) as (_settings, store):
-        guard(lambda: analytics.label_mention(store, mention_id, label, reviewer))
-    console.print(f"labelled {mention_id} {label}", highlight=False)
+    """Record a human sentiment label (table sentiment_correction) and/or a journey correction: --stage,
+    --exit-signal/--no-exit-signal, --exit-type (table journey_correction); both feed retraining."""
+    journey = stage is not None or exit_signal is not None or exit_type is not None
+    if label is None and not journey:
+        err_console.print("[bold red]error:[/] pass a sentiment LABEL and/or --stage, --exit-signal/--no-exit-signal, "
+                          "--exit-type")
+        raise typer.Exit(2)
+    if not reviewer.strip():
+        err_console.print("[bold red]error:[/] pass --reviewer with who labelled")
+        raise typer.Exit(2)
+    with _opened(config) as (settings, store):
+        if label is not None:
+            guard(lambda: analytics.label_mention(store, mention_id, label, reviewer))
+        if journey:
+            guard(lambda: analytics.correct_journey(settings, store, mention_id, reviewer, stage=stage,
+                                                    exit_signal=exit_signal, exit_type=exit_type))
+    parts = [p for p in (label, f"stage={stage}" if stage else None,
+                         f"exit_signal={exit_signal if exit_type is None else True}" if journey and (
+                             exit_signal is not None or exit_type) else None,
+                         f"exit_type={exit_type}" if exit_type else None) if p]
+    console.print(f"labelled {mention_id} {' '.join(parts)}", highlight=False)
 
 
 @alerts_app.command("check")

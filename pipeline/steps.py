@@ -38,6 +38,10 @@ from storage import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from journeys import HybridLinker, Link, RuleLinker
+    from journeys.multitask import MultiTaskLinker
     from sentiment.scores import SentimentModel
 
 logger = logging.getLogger(__name__)
@@ -124,6 +128,16 @@ class StepReport:
 
     def as_dict(self) -> dict[str, int | str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class EnrichReport(StepReport):
+    """``enrich``: mentions given a sentiment result and mentions linked (``processed`` = mentions looked at)."""
+
+    classified: int = 0
+    linked: int = 0
+    model_detail: str = ""
+    link_detail: str = ""
 
 
 # --------------------------------------------------------------------------- setup
@@ -443,6 +457,95 @@ def classify(
 # --------------------------------------------------------------------------- journeys
 
 
+@dataclass
+class JourneyLinking:
+    """The configured journey linker, resolved once per step call.
+
+    ``multitask`` is set when the heads are usable with the sentiment model (then links need its
+    features); otherwise ``rules`` link, with method ``rules-fallback`` when multitask was configured.
+    """
+
+    version: str
+    detail: str
+    rules: RuleLinker
+    multitask: MultiTaskLinker | None = None
+    hybrid: HybridLinker | None = None
+    fallback: bool = False
+
+    def link(self, items: Sequence[tuple[str, str | None, str | None]],
+             features: np.ndarray | None = None) -> list[list[Link]]:
+        from journeys import link_all
+        from journeys.multitask import fallback_links
+
+        if self.multitask is not None:
+            if features is None:
+                raise ScoringError("the multi-task journey linker needs the sentiment model's features")
+            return self.multitask.link_encoded(items, features)
+        if self.hybrid is not None:
+            return link_all(self.hybrid, items)
+        if self.fallback:
+            return fallback_links(self.rules, items)
+        return link_all(self.rules, items)
+
+
+def _heads_path(settings: Settings) -> Path | None:
+    if settings.journeys.heads is None:
+        return None
+    path = Path(settings.journeys.heads)
+    return path if path.is_absolute() else settings.config_dir / path
+
+
+def resolve_linking(settings: Settings, model: SentimentModel | None) -> JourneyLinking:
+    """The linker ``journeys.method`` names. For ``multitask``, ``model`` is the sentiment model whose
+    features the heads read (None: load the configured one); unusable heads fall back to the rules
+    with a warning naming why (method ``rules-fallback``)."""
+    from journeys import load_hybrid_linker, load_linker
+    from journeys.multitask import FALLBACK_METHOD, load_multitask_linker
+
+    method = settings.journeys.method
+    rules = load_linker(_taxonomy_path(settings))
+    if method == "rules":
+        return JourneyLinking(rules.revision, f"method=rules taxonomy={rules.revision}", rules)
+    if method == "hybrid":
+        from sentiment import load_embedder  # heavy: loads the encoder
+
+        embedder = load_embedder(settings.cache_dir)
+        hybrid = load_hybrid_linker(embedder, encoder_revision=embedder.revision,
+                                    taxonomy_path=_taxonomy_path(settings), cache_dir=settings.cache_dir)
+        return JourneyLinking(hybrid.revision, f"method=hybrid revision={hybrid.revision} taxonomy="
+                              f"{hybrid.rules.taxonomy.version} seeds={hybrid.seed_digest[:12]} encoder="
+                              f"{hybrid.encoder_revision}", rules, hybrid=hybrid)
+    if model is None:
+        from sentiment import load_sentiment_model  # heavy: loads the model
+
+        model = load_sentiment_model(settings.model, settings.cache_dir)
+    revision = _feature_revision(model)
+    linker, why = load_multitask_linker(rules, revision, heads_dir=_heads_path(settings))
+    if linker is None:
+        logger.warning("journey heads not used (%s); linking with the taxonomy rules, method %s", why,
+                       FALLBACK_METHOD)
+        return JourneyLinking(rules.revision, f"method={FALLBACK_METHOD} taxonomy={rules.revision}", rules,
+                              fallback=True)
+    return JourneyLinking(linker.revision, f"method=multitask revision={linker.revision} heads="
+                          f"{linker.heads.digest[:12]} features={'+'.join(linker.layers)}"
+                          f"{'+rules' if linker.heads.features.rules else ''}", rules, multitask=linker)
+
+
+def _feature_revision(model: SentimentModel) -> str | None:
+    """The revision features are keyed by: an encoder + head model's base revision, else None."""
+    return getattr(model, "base_revision", None) if hasattr(model, "analyse") else None
+
+
+def _link_rows(found: Sequence[Sequence[Link]]) -> list[list[JourneyLinkRow]]:
+    return [[JourneyLinkRow(stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
+                            exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
+                            needs_review=link.needs_review) for link in links] for links in found]
+
+
+def _item(row: MentionText) -> tuple[str, str | None, str | None]:
+    return (row.text, row.language, row.channel or row.source_kind)
+
+
 def link_journeys(
     settings: Settings,
     store: Store,
@@ -456,25 +559,18 @@ def link_journeys(
 ) -> StepReport:
     """Link every mention not yet linked under the current linker revision.
 
-    ``journeys.method`` picks the linker: ``hybrid`` (default; taxonomy rules + the embedding classifier
-    trained on the seed set, its revision = taxonomy version + digest of seeds, encoder and recipe) or
-    ``rules`` (revision = taxonomy version). The encoder is loaded once per call.
+    ``journeys.method`` picks the linker: ``multitask`` (default; the journey heads over the sentiment
+    model's features, revision = taxonomy version + digest of heads and encoder; the rules, method
+    ``rules-fallback``, when the heads cannot be used), ``hybrid`` (taxonomy rules + the seed-set embedding
+    classifier) or ``rules``. Models load once per call. ``enrich`` does this and ``classify`` in one pass.
     """
-    from journeys import HybridLinker, RuleLinker, link_all, load_hybrid_linker, load_linker
+    linking = resolve_linking(settings, None)
+    model = None
+    if linking.multitask is not None:
+        from sentiment import load_sentiment_model
 
-    linker: RuleLinker | HybridLinker
-    if settings.journeys.method == "hybrid":
-        from sentiment import load_embedder  # heavy: loads the encoder
-
-        embedder = load_embedder(settings.cache_dir)
-        linker = load_hybrid_linker(embedder, encoder_revision=embedder.revision,
-                                    taxonomy_path=_taxonomy_path(settings), cache_dir=settings.cache_dir)
-        detail = (f"method=hybrid revision={linker.revision} taxonomy={linker.rules.taxonomy.version} "
-                  f"seeds={linker.seed_digest[:12]} encoder={linker.encoder_revision}")
-    else:
-        linker = load_linker(_taxonomy_path(settings))
-        detail = f"method=rules taxonomy={linker.revision}"
-    version = linker.revision
+        model = load_sentiment_model(settings.model, settings.cache_dir)
+    version = linking.version
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:
@@ -485,22 +581,96 @@ def link_journeys(
         if relink:
             store.reset_links(version, brand=brand, since=since, until=until)
         for page in _pages(fetch):
-            found = link_all(linker, [(row.text, row.language, row.channel or row.source_kind) for row in page])
-            links = {
-                row.id: [
-                    JourneyLinkRow(
-                        stage=link.stage, touchpoint=link.touchpoint, pain_point=link.pain_point,
-                        exit_signal=link.exit_signal, method=link.method, confidence=link.confidence,
-                        needs_review=link.needs_review,
-                    )
-                    for link in row_links
-                ]
-                for row, row_links in zip(page, found, strict=True)
-            }
-            store.save_journey_links(version, links)
+            features = None
+            if model is not None and linking.multitask is not None:
+                _, features = model.analyse([row.text for row in page], linking.multitask.layers)  # type: ignore[attr-defined]
+            found = linking.link([_item(row) for row in page], features)
+            store.save_journey_links(version, {row.id: links for row, links in zip(page, _link_rows(found),
+                                                                                   strict=True)})
             done += len(page)
             advance(len(page))
-    return StepReport("link_journeys", done, detail)
+    return StepReport("link_journeys", done, linking.detail)
+
+
+def enrich(
+    settings: Settings,
+    store: Store,
+    *,
+    batch_size: int = 256,
+    brand: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    advance: Advance = _no_progress,
+) -> EnrichReport:
+    """Sentiment and journey links in one pass: each mention's text is read once and encoded once.
+
+    Selects mentions lacking the default model's current sentiment result or a link run under the
+    current linker revision; one ``analyse`` call per page yields the sentiment scores and the
+    features the journey heads read; each result is written only where it was missing, so a re-run
+    writes nothing new and an interrupted run resumes. Languages routed to another sentiment model
+    (``model.routes``) are then classified by ``classify``; ``journeys.method: hybrid`` (its own
+    encoder) runs ``classify`` then ``link_journeys``.
+    """
+    if settings.journeys.method == "hybrid":
+        classified = classify(settings, store, brand=brand, since=since, until=until, advance=advance)
+        relinked = link_journeys(settings, store, brand=brand, since=since, until=until)
+        return EnrichReport("enrich", classified.processed + relinked.processed,
+                            f"{classified.detail}; two passes (hybrid linker): {relinked.detail}",
+                            classified.processed, relinked.processed, classified.detail, relinked.detail)
+    from sentiment import load_sentiment_model  # heavy: imported only when enriching
+
+    model = load_sentiment_model(settings.model, settings.cache_dir)
+    linking = resolve_linking(settings, model)
+    analyse = getattr(model, "analyse", None) if linking.multitask is not None else None
+    routes = list(settings.model.routes)
+    scored = linked = looked_at = 0
+    after: str | None = None
+    while page := store.mentions_to_enrich(model.name, model.revision, linking.version, batch_size,
+                                           skip_languages=routes, brand=brand, since=since, until=until,
+                                           after_id=after):
+        after = page[-1].mention.id
+        encode = [item for item in page if item.needs_sentiment or (item.needs_links and analyse is not None)]
+        texts = [item.mention.text for item in encode]
+        features = None
+        if analyse is not None and linking.multitask is not None:
+            scores, features = analyse(texts, linking.multitask.layers) if texts else ([], None)
+        else:
+            scores = model.score(texts) if texts else []
+        if len(scores) != len(encode):
+            raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(encode)} texts")
+        now = datetime.now(UTC)
+        results = [
+            SentimentResult(
+                mention_id=item.mention.id, model=model.name, revision=model.revision, backend=model.backend,
+                label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
+                p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
+                classified_at=now,
+            )
+            for item, s in zip(encode, scores, strict=True) if item.needs_sentiment
+        ]
+        if results:
+            store.save_sentiments(results)
+        to_link = [i for i, item in enumerate(encode) if item.needs_links] if features is not None else []
+        if features is not None:
+            rows = [encode[i].mention for i in to_link]
+            found = linking.link([_item(r) for r in rows], features[to_link])
+        else:
+            rows = [item.mention for item in page if item.needs_links]
+            found = linking.link([_item(r) for r in rows])
+        if rows:
+            store.save_journey_links(linking.version,
+                                     {r.id: links for r, links in zip(rows, _link_rows(found), strict=True)})
+        scored += len(results)
+        linked += len(rows)
+        looked_at += len(page)
+        advance(len(page))
+    model_detail = f"model={model.name}"
+    if routes:
+        routed = classify(settings, store, batch_size=batch_size, brand=brand, since=since, until=until)
+        model_detail += f"; routed languages {routes}: {routed.processed} by their own model"
+        scored += routed.processed
+    return EnrichReport("enrich", looked_at, f"classified={scored} linked={linked} {model_detail}; {linking.detail}",
+                        scored, linked, model_detail, linking.detail)
 
 
 def _taxonomy_path(settings: Settings) -> Path | None:
@@ -528,12 +698,15 @@ def resolve_period(since: datetime | None, until: datetime | None) -> tuple[date
 
 __all__: Sequence[str] = [
     "EXAMPLE_CONFIG",
+    "EnrichReport",
     "SourceCheck",
     "check_sources",
     "PullReport",
     "PullTask",
     "StepReport",
+    "JourneyLinking",
     "classify",
+    "enrich",
     "identify_languages",
     "link_journeys",
     "load_run_settings",
@@ -541,6 +714,7 @@ __all__: Sequence[str] = [
     "pull",
     "pull_tasks",
     "refresh_summaries",
+    "resolve_linking",
     "resolve_period",
 ]
 

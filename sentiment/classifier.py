@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from journeypulse.config import DEFAULT_MODEL, ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.encoder_build import ensure_encoder, read_revision
@@ -147,6 +149,32 @@ class EncoderHeadModel:
         windows, embeddings = self.encoder.embed_windows(items)
         probabilities = self.encoder.combine(windows, self.head.probabilities(embeddings), len(items))
         return [make_score(row.tolist(), self.review_threshold) for row in probabilities]
+
+    def feature_layers(self, names: Sequence[str]) -> list[int]:
+        """Layer names of a features spec -> hidden-state indices: "last" (always first) and "mid"."""
+        if not names or names[0] != "last" or any(n not in ("last", "mid") for n in names) or len(set(names)) != len(names):
+            raise ScoringError(f"features {list(names)}: expected ['last'] or ['last', 'mid']")
+        return [self.encoder.middle_layer for n in names[1:]]
+
+    def analyse(self, texts: Sequence[str], layers: Sequence[str] = ("last",)) -> tuple[list[Score], np.ndarray]:
+        """Sentiment scores and pooled features of each text from ONE encoder pass per token window.
+
+        ``layers``: "last" (the embedding the sentiment head sees) optionally followed by "mid" (the
+        middle layer). Features are one row per text: the blocks concatenated, each L2-normalised
+        (long texts: token-weighted mean of windows, then renormalised per block).
+        """
+        items = _checked(texts, self._name)
+        indices = self.feature_layers(layers)
+        dim = self.encoder.dim
+        if not items:
+            return [], np.zeros((0, dim * len(layers)), dtype=np.float32)
+        windows, rows = self.encoder.embed_layers(items, indices)
+        probabilities = self.encoder.combine(windows, self.head.probabilities(rows[:, :dim]), len(items))
+        features = self.encoder.combine(windows, rows, len(items))
+        blocks = features.reshape(len(items), len(layers), dim)
+        blocks /= np.linalg.norm(blocks, axis=2, keepdims=True).clip(min=1e-12)
+        scores = [make_score(row.tolist(), self.review_threshold) for row in probabilities]
+        return scores, blocks.reshape(len(items), -1).astype(np.float32)
 
 
 class SequenceClassificationModel:

@@ -64,6 +64,21 @@ def mean_pool(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> 
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def pool_layers(model: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, layers: Sequence[int]) -> torch.Tensor:
+    """One forward pass: the L2-normalised mean-pooled last layer, then each of ``layers`` (indices into
+    ``hidden_states``: 0 = embeddings, n = layer n), concatenated in that order."""
+    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=bool(layers))
+    blocks = [_masked_mean(out.last_hidden_state, mask)]
+    blocks.extend(_masked_mean(out.hidden_states[index], mask) for index in layers)
+    return torch.cat(blocks, dim=-1)
+
+
 class _PooledEncoder(torch.nn.Module):
     """Export wrapper: (input_ids, attention_mask) -> L2-normalised mean-pooled embedding."""
 
@@ -140,6 +155,34 @@ class TextEncoder:
     def embed_windows(self, texts: Sequence[str]) -> tuple[list[Window], np.ndarray]:
         windows = self.windower.windows(texts)
         return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), self._forward, token_budget(self.batch_size))
+
+    @property
+    def middle_layer(self) -> int:
+        """The index (into hidden_states) of the middle transformer layer: 6 of 12 for e5-small."""
+        return max(1, int(self.config.num_hidden_layers) // 2)
+
+    def embed_layers(self, texts: Sequence[str], layers: Sequence[int]) -> tuple[list[Window], np.ndarray]:
+        """Per window, in one forward pass: [pooled last layer | pooled ``layers``...], each block L2-normalised.
+
+        Only the torch backend exposes inner layers; ``layers=()`` works on every backend.
+        """
+        if not layers:
+            return self.embed_windows(texts)
+        if self.model is None:
+            raise ScoringError("inner-layer features need the torch backend (model.backend: torch); the int8 "
+                               "ONNX export returns only the pooled last layer")
+        model = self.model
+        limit = int(self.config.num_hidden_layers)
+        bad = [index for index in layers if not 0 <= index <= limit]
+        if bad:
+            raise ScoringError(f"encoder {self.folder} has {limit} layers; layer index(es) {bad} do not exist")
+
+        def forward(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return pool_layers(model, torch.from_numpy(ids), torch.from_numpy(mask), layers).numpy()
+
+        windows = self.windower.windows(texts)
+        return windows, batched(windows, self.batch_size, pad_id(self.tokenizer), forward, token_budget(self.batch_size))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised embedding per text (long texts: normalised token-weighted mean of windows)."""

@@ -26,12 +26,14 @@ from storage.records import (
     CorrectionRow,
     DailyStageCount,
     ForgetReport,
+    JourneyCorrectionRow,
 )
 from storage.schema import (
     alert_table,
     coaching_example_table,
     coaching_review_table,
     correction_table,
+    journey_correction_table,
     link_run_table,
     link_table,
     mention_table,
@@ -150,6 +152,32 @@ def add_correction(conn: sa.Connection, row: CorrectionRow) -> None:
     conn.execute(correction_table.insert().values(
         mention_id=row.mention_id, label=row.label, source=row.source, reviewer=row.reviewer, created_at=row.created_at
     ))
+
+
+def add_journey_correction(conn: sa.Connection, row: JourneyCorrectionRow, stages: Sequence[str] | None = None) -> None:
+    """Append a stage / exit-signal correction; ``stages`` (the taxonomy's) validates the stage when given."""
+    where = f"journey correction of mention {row.mention_id}"
+    if row.stage is None and row.exit_signal is None:
+        raise StorageError(f"{where}: nothing corrected; pass a stage, an exit signal or both")
+    if row.stage is not None and (not row.stage or (stages is not None and row.stage not in stages)):
+        raise StorageError(f"{where}: stage {row.stage!r} is not one of {', '.join(stages or [])}")
+    if row.exit_type is not None and row.exit_signal is not True:
+        raise StorageError(f"{where}: an exit type ({row.exit_type}) needs exit signal true")
+    if not row.reviewer.strip():
+        raise StorageError(f"{where}: reviewer is empty; pass --reviewer")
+    if _missing_mentions(conn, mention_table, "id", [row.mention_id]):
+        raise StorageError(f"{where}: mention {row.mention_id} is not stored; check the id (32 hex chars)")
+    conn.execute(journey_correction_table.insert().values(
+        mention_id=row.mention_id, stage=row.stage, exit_signal=row.exit_signal, exit_type=row.exit_type,
+        source=row.source, reviewer=row.reviewer, created_at=row.created_at))
+
+
+def read_journey_corrections(conn: sa.Connection) -> list[JourneyCorrectionRow]:
+    """Every journey correction, oldest first (the last one per mention counts)."""
+    c = journey_correction_table.c
+    stmt = sa.select(c.mention_id, c.stage, c.exit_signal, c.exit_type, c.source, c.reviewer,
+                     c.created_at).order_by(c.created_at, c.id)
+    return [JourneyCorrectionRow(**row) for row in conn.execute(stmt).mappings()]
 
 
 def read_corrections(conn: sa.Connection) -> list[CorrectionRow]:

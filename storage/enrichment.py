@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from journeypulse.errors import StorageError
 from storage.ingest import chunks, dialect_insert
 from storage.locks import xact_lock
-from storage.records import SENTIMENT_LABELS, JourneyLinkRow, LanguageResult, MentionText, SentimentResult
+from storage.records import (
+    SENTIMENT_LABELS,
+    EnrichmentItem,
+    JourneyLinkRow,
+    LanguageResult,
+    MentionText,
+    SentimentResult,
+)
 from storage.schema import link_run_table, link_table, mention_table, sentiment_table
 
 _M = mention_table.c
@@ -82,6 +89,36 @@ def without_links(
     linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version)
     stmt = sa.select(*_TEXT_COLUMNS).where(~linked.exists())
     return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
+
+
+def without_sentiment_or_links(
+    conn: sa.Connection,
+    model: str,
+    revision: str,
+    taxonomy_version: str,
+    limit: int,
+    *,
+    skip_languages: Sequence[str],
+    brand: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after_id: str | None,
+) -> list[EnrichmentItem]:
+    """Mentions lacking the (model, revision) sentiment result (only those with a language outside
+    ``skip_languages``) or any run under ``taxonomy_version``, ordered by id, with which of the two they lack."""
+    if limit <= 0:
+        raise StorageError(f"work-queue limit must be a positive number of mentions, got {limit}")
+    s, r = sentiment_table.c, link_run_table.c
+    scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision).exists()
+    linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version).exists()
+    scorable: sa.ColumnElement[bool] = _M.language.is_not(None)
+    if skip_languages:
+        scorable = sa.and_(scorable, _M.language.not_in(list(skip_languages)))
+    needs_sentiment = sa.and_(scorable, ~scored)
+    stmt = sa.select(*_TEXT_COLUMNS, needs_sentiment.label("needs_sentiment"), (~linked).label("needs_links"))
+    stmt = _window(stmt.where(sa.or_(needs_sentiment, ~linked)), brand, since, until, after_id)
+    return [EnrichmentItem(MentionText(*row[:8]), bool(row[8]), bool(row[9]))
+            for row in conn.execute(stmt.order_by(_M.id).limit(limit))]
 
 
 def _check_unit(what: str, value: float) -> None:

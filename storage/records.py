@@ -75,6 +75,31 @@ class SentimentResult:
 
 
 @dataclass(frozen=True)
+class EnrichmentItem:
+    """A mention the one-pass ``enrich`` step must look at, and which of its two results it lacks."""
+
+    mention: MentionText
+    needs_sentiment: bool
+    needs_links: bool
+
+
+@dataclass(frozen=True)
+class JourneyCorrectionRow:
+    """A human correction of a mention's primary stage and/or exit signal (``exit_type`` names the signal).
+
+    ``None`` for stage or exit_signal means that field was not corrected.
+    """
+
+    mention_id: str
+    stage: str | None
+    exit_signal: bool | None
+    exit_type: str | None
+    source: str  # 'coach_review' or 'manual'
+    reviewer: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class JourneyLinkRow:
     """One link of a mention to a journey stage; ``exit_signal`` names the signal, None when none."""
 

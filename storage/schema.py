@@ -310,6 +310,23 @@ class DbSentimentCorrection(Base):
     __table_args__ = (sa.Index("ix_sentiment_correction_mention_id", "mention_id"),)
 
 
+class DbJourneyCorrection(Base):
+    """A human correction of a mention's primary stage and/or exit signal (``label``, ``coach review``)."""
+
+    __tablename__ = "journey_correction"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    mention_id: Mapped[str] = mapped_column(sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE"))
+    stage: Mapped[str | None] = mapped_column(sa.String(100))
+    exit_signal: Mapped[bool | None] = mapped_column(sa.Boolean)
+    exit_type: Mapped[str | None] = mapped_column(sa.String(100))
+    source: Mapped[str] = mapped_column(sa.String(50))  # 'coach_review' or 'manual'
+    reviewer: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_journey_correction_mention_id", "mention_id"),)
+
+
 class DbAlert(Base):
     """A raised alert; ``key`` = hash(rule, brand, stage, day, pain point), so a re-check adds nothing."""
 
@@ -340,5 +357,6 @@ summary_daily_table = Base.metadata.tables["summary_daily_sentiment"]
 coaching_example_table = Base.metadata.tables["coaching_example"]
 coaching_review_table = Base.metadata.tables["coaching_review"]
 correction_table = Base.metadata.tables["sentiment_correction"]
+journey_correction_table = Base.metadata.tables["journey_correction"]
 alert_table = Base.metadata.tables["alert"]
 summary_pain_table = Base.metadata.tables["summary_stage_pain_points"]

@@ -30,7 +30,9 @@ from storage.records import (
     CoachingReviewRow,
     CorrectionRow,
     DailyStageCount,
+    EnrichmentItem,
     ForgetReport,
+    JourneyCorrectionRow,
     JourneyLinkRow,
     LanguageResult,
     LinkedMention,
@@ -301,6 +303,27 @@ class Store:
         with self._transaction(f"saving {len(rows)} sentiment results") as conn:
             return enrichment.save_sentiments(conn, rows)
 
+    def mentions_to_enrich(
+        self,
+        model: str,
+        revision: str,
+        taxonomy_version: str,
+        limit: int,
+        *,
+        skip_languages: Sequence[str] = (),
+        brand: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_id: str | None = None,
+    ) -> list[EnrichmentItem]:
+        """Mentions lacking the (model, revision) sentiment (those with a language not in ``skip_languages``)
+        or a link run under ``taxonomy_version``, ordered by id, each saying which it lacks."""
+        with self._transaction(f"listing mentions to enrich with {model}@{revision} and {taxonomy_version!r}") as conn:
+            return enrichment.without_sentiment_or_links(
+                conn, model, revision, taxonomy_version, limit, skip_languages=skip_languages, brand=brand,
+                since=since, until=until, after_id=after_id,
+            )
+
     def mentions_without_links(
         self,
         taxonomy_version: str,
@@ -426,6 +449,16 @@ class Store:
     def sentiment_corrections(self) -> list[CorrectionRow]:
         with self._transaction("reading sentiment corrections") as conn:
             return cx.read_corrections(conn)
+
+    def add_journey_correction(self, row: JourneyCorrectionRow, stages: Sequence[str] | None = None) -> None:
+        """Append a human stage / exit-signal correction (``stages``: the taxonomy's, to validate the stage)."""
+        with self._transaction(f"saving a journey correction of mention {row.mention_id}") as conn:
+            cx.add_journey_correction(conn, row, stages)
+
+    def journey_corrections(self) -> list[JourneyCorrectionRow]:
+        """Every journey correction, oldest first (the last one per mention counts)."""
+        with self._transaction("reading journey corrections") as conn:
+            return cx.read_journey_corrections(conn)
 
     def mention_texts(self, mention_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """Text and identified language per stored mention id (for corrections, which store only the label)."""

@@ -75,7 +75,8 @@ def test_enrichment_gives_every_mention_a_language_a_sentiment_and_journey_links
     counts = _counts()
     mentions = listened["mentions"]
     assert counts["with_language"] == counts["with_sentiment"] == counts["linked"] == mentions
-    assert [r["processed"] for r in _reports(run, "classify")] == [mentions]
+    (report,) = _reports(run, "enrich")
+    assert (report["processed"], report["classified"], report["linked"]) == (mentions, mentions, mentions)
 
 
 def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no_gaps(
@@ -105,12 +106,12 @@ def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no
 
     monkeypatch.setattr(sentiment, "load_sentiment_model", load_then_fail_on_second_batch)
     dag = fresh_dagbag.dags["enrichment"]  # type: ignore[attr-defined]
-    classify = dag.get_task("classify")
+    classify = dag.get_task("enrich")
     classify.retries, classify.retry_delay, classify.retry_exponential_backoff = 1, timedelta(0), 0
 
     run = dag.test()
     _succeeded(run)
-    (classify_ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "classify"]
+    (classify_ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "enrich"]
     assert classify_ti.try_number == 2  # the first try failed, Airflow retried it
     assert len(loads) == 2 and sum(scored) == mentions  # the retry scored only what was missing
     counts = _counts()

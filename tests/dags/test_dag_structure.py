@@ -61,8 +61,8 @@ def test_listening_announces_the_mentions_asset_that_schedules_enrichment(dagbag
 
 def test_enrichment_runs_languages_then_model_steps_on_the_classify_queue_one_at_a_time(dagbag: object) -> None:
     dag = dagbag.dags["enrichment"]  # type: ignore[attr-defined]
-    assert _edges(dag) == {("identify_languages", "classify"), ("classify", "link_journeys")}
-    for task_id in ("classify", "link_journeys"):  # sentiment model; the hybrid linker's encoder
+    assert _edges(dag) == {("identify_languages", "enrich")}
+    for task_id in ("enrich",):  # sentiment model and journey heads, one encoder pass
         assert dag.get_task(task_id).queue == "classify"
         assert dag.get_task(task_id).pool == "journeypulse_classify"
     assert dag.get_task("identify_languages").queue == "default"
