@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +38,7 @@ BUNDLED_DATA = Path(__file__).parent / "data" / "mentions"
 
 HOLDOUT_SALT = "journeypulse-journey-holdout/1"
 HOLDOUT_PERCENT = 25
-"""A mention is held out when sha256(salt + id) mod 100 < 25: about a quarter of every language and stage."""
+"""A mention is held out when sha256(salt + split_key(id)) mod 100 < 25: about a quarter of every language and stage."""
 VALIDATION_SALT = "journeypulse-journey-validation/1"
 VALIDATION_PERCENT = 20
 """Of the remaining (train) part, about a fifth is the validation part used to choose C, features and
@@ -50,13 +51,25 @@ def _bucket(salt: str, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()[:8], "big") % 100
 
 
+_ROW_NUMBER = re.compile(r"^[a-z]{2}-(\d+)$")
+
+
+def split_key(mention_id: str) -> str:
+    """What the split hashes: the row number of a ``<lang>-NNNN`` id, else the whole id. Some rows were written
+    as translations of the row with the same number in another language, so a row number lands on one side
+    in every language and no translated pair straddles the held-out part."""
+    found = _ROW_NUMBER.match(mention_id)
+    return f"row-{int(found.group(1))}" if found else mention_id
+
+
 def part_of(mention_id: str) -> Part:
     """The fixed part of a project mention, from its id alone (see the module invariant)."""
     if not mention_id:
         raise ConfigError("a journey mention has an empty id; every row needs its id")
-    if _bucket(HOLDOUT_SALT, mention_id) < HOLDOUT_PERCENT:
+    key = split_key(mention_id)
+    if _bucket(HOLDOUT_SALT, key) < HOLDOUT_PERCENT:
         return "holdout"
-    return "validation" if _bucket(VALIDATION_SALT, mention_id) < VALIDATION_PERCENT else "train"
+    return "validation" if _bucket(VALIDATION_SALT, key) < VALIDATION_PERCENT else "train"
 
 
 @dataclass(frozen=True)

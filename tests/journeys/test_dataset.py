@@ -112,3 +112,15 @@ def test_the_counts_table_has_a_row_per_language_and_the_total(tmp_path: Path) -
     assert lines[0].startswith("| language | awareness")
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| en", "| vi", "| all"]
     assert "| 48 |" in lines[-1]
+
+
+def test_rows_with_the_same_number_share_their_part_in_every_language() -> None:
+    from journeys.dataset import part_of, split_key
+
+    assert split_key("vi-0007") == split_key("id-0007") == split_key("th-7") == "row-7"
+    assert split_key("custom-id") == "custom-id"
+    parts = {number: {part_of(f"{lang}-{number:04d}") for lang in ("en", "vi", "th", "id", "es", "pt", "ar")}
+             for number in range(1, 400)}
+    assert all(len(found) == 1 for found in parts.values())
+    held = sum(found == {"holdout"} for found in parts.values())
+    assert 60 <= held <= 140  # about a quarter of 399 row numbers
