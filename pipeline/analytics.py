@@ -90,9 +90,10 @@ def redact_rows(settings: Settings, columns: Sequence[str], rows: Sequence[tuple
     out: list[tuple[object, ...]] = []
     for row in rows:
         cells = list(row)
-        if isinstance(cells[at], str):
+        text = cells[at]
+        if isinstance(text, str):
             language = cells[lang_at] if lang_at is not None else None
-            cells[at] = redact(cells[at], language=language if isinstance(language, str) else None, keep=keep).text
+            cells[at] = redact(text, language=language if isinstance(language, str) else None, keep=keep).text
         out.append(tuple(cells))
     return out
 
