@@ -92,12 +92,13 @@ def normalise_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     """Hash of the normalised text: equal for the same words across sources."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:32]
+    # surrogatepass: identical bytes for valid text; a lone surrogate still hashes, and validation refuses it
+    return hashlib.sha256(normalise_text(text).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def make_mention_id(source: str, native_id: str) -> str:
     """Deterministic mention id from the configured source name and the source's own id."""
-    return hashlib.sha256(f"{source}\x1f{native_id}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{source}\x1f{native_id}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class Mention(BaseModel):
