@@ -128,24 +128,28 @@ def _mean_f1(results: dict[str, object], keys: Collection[str]) -> str:
 
 
 def render_evaluation(shipped: dict[str, object], previous: dict[str, object] | None,
-                      previous_name: str = "previous default") -> str:
+                      previous_name: str = "previous default", previous_trained_on: Collection[str] = ()) -> str:
     """The card's figures: every validation split and the test-like part of every train file, this model next to
     ``previous`` (a ``model eval --datasets --json`` report's ``splits``), with intervals, label shares and the
     confusion matrices of the weak splits."""
-    before = previous or {}
+    before = dict(previous or {})
+    for key in previous_trained_on:  # its training rows included these test-like rows: not a held-out figure
+        before.pop("test:" + key, None)
     keys = sorted({k.split(":", 1)[1] for k in shipped})
     rows = "\n".join(
         f"| {key} | {_mapping(shipped.get('test:' + key)).get('rows', '-')} | {_f1(shipped.get('test:' + key))} | "
-        f"{_f1(before.get('test:' + key))} | {_mapping(shipped.get('val:' + key)).get('rows', '-')} | "
+        f"{_f1(before.get('test:' + key)) if key not in previous_trained_on else 'trained on'} | "
+        f"{_mapping(shipped.get('val:' + key)).get('rows', '-')} | "
         f"{_f1(shipped.get('val:' + key))} | {_f1(before.get('val:' + key))} |" for key in keys)
     umsab = [lang for lang in XLMT_REFERENCE]
     summary = (f"UMSAB average (8 languages): validation {_mean_f1(shipped, ['val:' + k for k in umsab])} "
                f"({previous_name} {_mean_f1(before, ['val:' + k for k in umsab])}), test-like "
-               f"{_mean_f1(shipped, ['test:' + k for k in umsab])} ({previous_name} "
-               f"{_mean_f1(before, ['test:' + k for k in umsab])}); XLM-T reports 69.4 on the UMSAB test sets.")
+               f"{_mean_f1(shipped, ['test:' + k for k in umsab])}; XLM-T reports 69.4 on the UMSAB test sets."
+               + (f" 'trained on': the {previous_name} was trained on the whole train file of that split, its "
+                  "test-like rows included, so it has no held-out figure there." if previous_trained_on else ""))
     shares = "\n".join(f"| {key} | {_shares(shipped.get('test:' + key), 'gold_shares')} | "
                        f"{_shares(shipped.get('test:' + key), 'predicted_shares')} | "
-                       f"{_shares(before.get('test:' + key), 'predicted_shares')} |"
+                       f"{_shares(before.get('test:' + key), 'predicted_shares') if key not in previous_trained_on else 'trained on'} |"
                        for key in keys if 'test:' + key in shipped)
     weak = [k for k in sorted(shipped) if _num(_mapping(shipped[k]).get("macro_f1")) < 0.6]
 
@@ -185,7 +189,7 @@ LABEL_NAMES = ("negative", "neutral", "positive")
 
 
 def write_model_folder_card(folder: Path, previous: dict[str, object] | None = None,
-                            previous_name: str = "previous default") -> Path:
+                            previous_name: str = "previous default", previous_trained_on: Collection[str] = ()) -> Path:
     """MODEL_CARD.md of a fine-tuned model folder, from its head.json (recipe, figures through the shipped path,
     calibration) and training_report.json (history, times); ``previous`` adds another model's figures side by
     side (the ``splits`` of ``journeypulse model eval --datasets ... --json``)."""
@@ -239,7 +243,7 @@ the wheels) and a linear head over the mean-pooled, L2-normalised last hidden st
   {_num(sec.get('cache_lower_layers')) / 60:.0f} min, {_num(sec.get('per_epoch')) / 60:.0f} min per epoch,
   {_num(sec.get('total')) / 60:.0f} min in all, including the final evaluation.
 
-{render_evaluation(_mapping(head.get('shipped')), previous, previous_name)}
+{render_evaluation(_mapping(head.get('shipped')), previous, previous_name, previous_trained_on)}
 What chose what: the validation splits chose the epoch (early stopping) and the temperature; the recipe (all
 layers, factors, learning rate, 3 epochs) was set once before the run to fit the CPU budget, not searched; the
 test-like part chose nothing.
