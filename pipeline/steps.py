@@ -301,49 +301,52 @@ def pull(
     """
     report = PullReport()
     for source_config in _enabled_sources(settings, source):
-        listener = build_listener(source_config, _listener_context(settings, source_config))
-        queries = listener.queries()
-        if query is not None:
-            if query not in queries:
-                raise ConfigError(f"source {source_config.name!r} has no query {query!r} (queries: {queries})")
-            queries = [query]
-        report.sources += 1
-        budget = source_config.max_items_per_run
-        owner = f"{source_config.kind} source {source_config.name!r}"
-        overlap_ids: set[str] = getattr(listener, "overlap_ids", set())
-        for position, query_key in enumerate(queries):
-            cursor = store.get_cursor(source_config.name, query_key)
-            try:
-                stream = guarded(owner, query_key, listener.fetch(query_key, cursor))
-                for mentions, quarantined, batch_cursor, read in _batches(stream, PULL_BATCH_SIZE, budget):
-                    late = _late_arrivals(store, mentions, overlap_ids)
-                    upsert = store.store_batch(source_config.name, query_key, mentions, quarantined, batch_cursor)
-                    report.add(upsert, read)
-                    report.no_brand += sum(row.reason.startswith(NO_BRAND_TERM) for row in quarantined)
-                    report.late_arrivals += late
-                    budget -= read
-                    advance(read)
-            except CredentialsRejectedError as exc:  # a wrong token is a failure, not a source left unconfigured
-                report.failed.append(f"{source_config.name}/{query_key}: {exc}")
-                logger.error("pull of %s stopped: %s", source_config.name, exc)
-                break
-            except ListenerAuthError as exc:
-                report.skipped.append(f"{source_config.name}: {exc}")
-                logger.warning("skipping source %s: %s", source_config.name, exc)
-                break
-            except ListenerError as exc:
-                report.failed.append(f"{source_config.name}/{query_key}: {exc}")
-                logger.error("pull of %s/%s broke off: %s", source_config.name, query_key, exc)
-            if budget <= 0:
-                if position + 1 < len(queries) or _has_more(stream):
-                    note = (f"{source_config.name}: {source_config.max_items_per_run} read, more remain: run again "
-                            "(max_items_per_run)")
-                    report.more_remain.append(note)
-                    logger.warning("pull: %s", note)
-                break
-        # Listeners that stop a query early on purpose (monthly caps, page limits) say why.
-        stop_reasons: dict[str, str] = getattr(listener, "stop_reasons", {})
-        report.stopped_early.extend(f"{source_config.name}/{q}: {why}" for q, why in stop_reasons.items())
+        # One pull per source at a time: a concurrent pull waits, then reads the rest, and each report counts
+        # only what it stored itself.
+        with store.step_lock("pull", source_config.name, on_wait=_waiting):
+            listener = build_listener(source_config, _listener_context(settings, source_config))
+            queries = listener.queries()
+            if query is not None:
+                if query not in queries:
+                    raise ConfigError(f"source {source_config.name!r} has no query {query!r} (queries: {queries})")
+                queries = [query]
+            report.sources += 1
+            budget = source_config.max_items_per_run
+            owner = f"{source_config.kind} source {source_config.name!r}"
+            overlap_ids: set[str] = getattr(listener, "overlap_ids", set())
+            for position, query_key in enumerate(queries):
+                cursor = store.get_cursor(source_config.name, query_key)
+                try:
+                    stream = guarded(owner, query_key, listener.fetch(query_key, cursor))
+                    for mentions, quarantined, batch_cursor, read in _batches(stream, PULL_BATCH_SIZE, budget):
+                        late = _late_arrivals(store, mentions, overlap_ids)
+                        upsert = store.store_batch(source_config.name, query_key, mentions, quarantined, batch_cursor)
+                        report.add(upsert, read)
+                        report.no_brand += sum(row.reason.startswith(NO_BRAND_TERM) for row in quarantined)
+                        report.late_arrivals += late
+                        budget -= read
+                        advance(read)
+                except CredentialsRejectedError as exc:  # a wrong token is a failure, not a source left unconfigured
+                    report.failed.append(f"{source_config.name}/{query_key}: {exc}")
+                    logger.error("pull of %s stopped: %s", source_config.name, exc)
+                    break
+                except ListenerAuthError as exc:
+                    report.skipped.append(f"{source_config.name}: {exc}")
+                    logger.warning("skipping source %s: %s", source_config.name, exc)
+                    break
+                except ListenerError as exc:
+                    report.failed.append(f"{source_config.name}/{query_key}: {exc}")
+                    logger.error("pull of %s/%s broke off: %s", source_config.name, query_key, exc)
+                if budget <= 0:
+                    if position + 1 < len(queries) or _has_more(stream):
+                        note = (f"{source_config.name}: {source_config.max_items_per_run} read, more remain: run again "
+                                "(max_items_per_run)")
+                        report.more_remain.append(note)
+                        logger.warning("pull: %s", note)
+                    break
+            # Listeners that stop a query early on purpose (monthly caps, page limits) say why.
+            stop_reasons: dict[str, str] = getattr(listener, "stop_reasons", {})
+            report.stopped_early.extend(f"{source_config.name}/{q}: {why}" for q, why in stop_reasons.items())
     if report.no_brand:
         logger.warning("pull: %d of %d quarantined rows named no configured brand (%s); give file sources a brand "
                        "column, params.brand_by_channel or params.brand", report.no_brand, report.quarantined,

@@ -211,9 +211,15 @@ def write_model_folder_card(folder: Path, previous: dict[str, object] | None = N
                        f"{100 * h['mean_val_macro_f1']:.1f} | {h.get('seconds', 0.0) / 60:.0f} |"
                        for h in history.get("history", []))
     probes = "\n".join(f"- {lang}: macro-F1 {_pct(_mapping(v).get('this model'))} on {_mapping(v).get('rows')} short "
-                       "posts written for the project (`artifacts/vietnamese-seed/`): a smoke check, not a measurement."
+                       "posts written for the project (`artifacts/vietnamese-seed/`), never trained or tuned on: a "
+                       "smoke check, not a measurement."
                        for lang, v in sorted(_mapping(head.get("probes")).items())) or "- none."
     factors = "".join(f" --language-factor {k}={v:g}" for k, v in sorted(_mapping(s.get("language_factors")).items()))
+    cap = s.get("max_train_rows")
+    reproduce = (f"--top-layers {s.get('top_layers')} --epochs {s.get('epochs_max')} --seed {s.get('seed')}"
+                 + (" --all-train-rows" if cap is None else f" --max-train-rows {cap}") + factors
+                 + (f" --max-steps {s['max_steps']}" if s.get("max_steps") is not None else ""))
+    val_rows = "\n".join(f"| {k} | {_pct(v)} |" for k, v in sorted(_mapping(head.get("validation_macro_f1")).items()))
     text = f"""# journeypulse/sentiment-e5-small (v3: every transformer layer fine-tuned)
 
 A 3-class sentiment model (negative / neutral / positive): the offline
@@ -248,6 +254,13 @@ What chose what: the validation splits chose the epoch (early stopping) and the 
 layers, factors, learning rate, 3 epochs) was set once before the run to fit the CPU budget, not searched; the
 test-like part chose nothing.
 
+Validation macro-F1 (%) of the chosen epoch through the training path (before calibration; Vietnamese and the
+other sets are keyed language/set):
+
+| split | macro-F1 |
+|---|---|
+{val_rows}
+
 Per epoch (validation through the training path, before calibration):
 
 | epoch | train loss | mean val macro-F1 over split keys | minutes |
@@ -274,9 +287,8 @@ permissive-only run (UMSAB, Wisesight, SmSA) was not trained in this budget, so 
 measured: it would lose the only Hindi-English, Vietnamese and Egyptian Arabic training data, the languages
 where this model gained most over the previous default.
 
-Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> --probe
-sentiment/artifacts/vietnamese-seed/vi_seed.jsonl,jsonl,vietnamese` (the `FinetuneSettings` defaults are this
-recipe{'; factors' + factors if factors else ''}).
+Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> {reproduce}` with the
+learning rates, batch and patience above (the `FinetuneSettings` defaults when this card was written).
 
 ## Limitations
 - UMSAB Hindi (324 romanised Hindi-English tweets) stays weak; SentiMix, the larger Hindi-English set, is the

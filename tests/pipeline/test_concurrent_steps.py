@@ -95,3 +95,14 @@ def test_a_step_whose_lock_is_held_says_another_run_holds_it_and_waits(
         assert not finished.is_set()  # it waits for the holder
     thread.join(timeout=60)
     assert finished.is_set()
+
+
+def test_concurrent_pulls_each_report_only_what_they_stored(store_url: str, write_config: Callable[..., Path]) -> None:
+    settings = steps.load_run_settings(write_config(store_url))
+    reports: list[steps.PullReport] = []
+    _in_parallel(settings, lambda s, store: reports.append(steps.pull(s, store)))
+    with steps.open_store(settings) as store:
+        stored = store.counts()["mentions"]
+    assert len(reports) == RUNS
+    # The source's lock serialises the pulls: one stores the sample, the others find nothing new to read.
+    assert sum(r.stored for r in reports) == max(r.stored for r in reports) == stored > 0

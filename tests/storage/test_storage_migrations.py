@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from journeypulse.errors import StorageError
+from journeypulse.errors import ConfigError, StorageError
 from journeypulse.record import Mention
 from storage import VIEW_COLUMNS, Store
 
@@ -57,9 +57,10 @@ def test_alembic_command_line_downgrades_to_empty_and_the_store_upgrades_again(e
 
 
 def test_unsupported_database_url_is_refused_with_the_supported_forms() -> None:
-    with pytest.raises(StorageError, match="not supported; use sqlite:///path or postgresql"):
+    # A bad storage.url is a configuration error (exit 2 in the CLI) naming the field, never a storage failure.
+    with pytest.raises(ConfigError, match="storage.url: backend 'mysql' is not supported; use sqlite:///path or postgresql"):
         Store.open("mysql://user@localhost/db")
-    with pytest.raises(StorageError, match="is not a SQLAlchemy URL"):
+    with pytest.raises(ConfigError, match="storage.url: not a valid database URL"):
         Store.open("not a url")
 
 
