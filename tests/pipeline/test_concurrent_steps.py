@@ -27,7 +27,7 @@ def _links(settings: Settings) -> list[tuple[object, ...]]:
 
 def _in_parallel(settings: Settings, work: Callable[..., object]) -> None:
     """Run ``work(settings, store)`` in RUNS threads at once, each with its own store (like separate processes)."""
-    barrier = threading.Barrier(RUNS)
+    barrier = threading.Barrier(RUNS, timeout=120)
     errors: list[BaseException] = []
 
     def one() -> None:
@@ -99,6 +99,8 @@ def test_a_step_whose_lock_is_held_says_another_run_holds_it_and_waits(
 
 def test_concurrent_pulls_each_report_only_what_they_stored(store_url: str, write_config: Callable[..., Path]) -> None:
     settings = steps.load_run_settings(write_config(store_url))
+    with steps.open_store(settings):  # created (and its pseudonym key written) once, as a deployment does
+        pass
     reports: list[steps.PullReport] = []
     _in_parallel(settings, lambda s, store: reports.append(steps.pull(s, store)))
     with steps.open_store(settings) as store:
