@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 import step_runner
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from journeypulse.errors import ConfigError, ListenerAuthError, PipelineError, StorageError
 
 
