@@ -53,7 +53,7 @@ def enrichment() -> None:
         return run_step("link_journeys", batch_size=500)
 
     @task(outlets=[ENRICHED], retries=0)
-    def announce(linked: Report, outlet_events: Any = None) -> None:
+    def announce(linked: Any, outlet_events: Any = None) -> None:  # Any: called with an XComArg
         """Updates the enriched Asset (extra: counts) unless this run linked nothing (then skipped)."""
         announce_counts(outlet_events[ENRICHED], [linked], ["processed"])
 
