@@ -69,6 +69,8 @@ def test_listening_stores_the_sample_once_and_a_second_run_adds_nothing(dagbag: 
     assert report["read"] == report["stored"] + report["duplicates"] + report["quarantined"]
     assert after_first["mentions"] == report["stored"] > 0
     assert _states(first)[("announce", -1)] == "success"
+    labels = [ti.rendered_map_index for ti in first.get_task_instances() if ti.task_id == "pull_file"]
+    assert labels and all(label and label.startswith("sample / ") for label in labels), labels
     (event,) = _asset_events(first, "journeypulse://mentions/")
     assert event["stored"] == report["stored"] and event["read"] == report["read"]
     assert _states(first)[("pull_x", -1)] == "skipped"  # no X source enabled: zero mapped pulls
