@@ -8,19 +8,21 @@ schedule gives runs an empty interval, which would judge the day that has just b
 **Window.** The journey map covers the `JOURNEYPULSE_CX_WINDOW_DAYS` days ending at the run's
 data interval end (never wall-clock now), so a re-run of a past day rebuilds the same map.
 
-**Freshness.** The enrichment DAG updates the `journeypulse://mentions-enriched` Asset after each
-run that enriched something; this DAG stays on its daily timetable (it does not wait for that
-Asset), so a day's outputs read what enrichment had finished by midnight.
+**Freshness.** The run first waits (`wait_for_enrichment`, a rescheduling sensor, up to 1 h) until
+no enrichment run is queued or running, so the outputs never read a half-enriched day. It stays
+on its daily timetable rather than being scheduled on the `journeypulse://mentions-enriched`
+Asset, which enrichment updates after every run that linked mentions (hourly would be too often).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from step_runner import Report, alert_day, env_int, env_setting, run_step, window_ending
+from step_runner import Report, alert_day, enrichment_idle, env_int, env_setting, run_step, window_ending
 
 WINDOW_DAYS = env_int("JOURNEYPULSE_CX_WINDOW_DAYS", 28)
 SCHEDULE = env_setting("JOURNEYPULSE_CX_SCHEDULE", "0 0 * * *")
@@ -37,6 +39,10 @@ SCHEDULE = env_setting("JOURNEYPULSE_CX_SCHEDULE", "0 0 * * *")
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=1)},
 )
 def cx_daily() -> None:
+    @task.sensor(poke_interval=120, timeout=3600, mode="reschedule")
+    def wait_for_enrichment(ti: Any = None) -> bool:
+        return enrichment_idle(ti)
+
     @task(multiple_outputs=False)
     def refresh_summaries() -> Report:
         return run_step("refresh_summaries")
@@ -54,6 +60,7 @@ def cx_daily() -> None:
         return run_step("check_alerts", **alert_day(data_interval_start, data_interval_end))
 
     summaries = refresh_summaries()
+    wait_for_enrichment() >> summaries
     summaries >> write_cx_map() >> select_coaching_candidates()
     summaries >> check_alerts()
 

@@ -295,3 +295,12 @@ def announce_counts(
     event.extra = totals
     logger.info("asset updated with %s", totals)
     return totals
+
+
+def enrichment_idle(ti: Any, dag_id: str = "enrichment") -> bool:
+    """Whether no enrichment run is queued or running (cx_daily waits for that before reading)."""
+    busy = int(ti.get_dr_count(dag_id=dag_id, states=["queued", "running"]))
+    if busy:
+        logger.info("%d %s run(s) queued or running; waiting so the outputs never read a half-enriched day",
+                    busy, dag_id)
+    return busy == 0

@@ -76,7 +76,10 @@ def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(
         ("refresh_summaries", "write_cx_map"),
         ("write_cx_map", "select_coaching_candidates"),
         ("refresh_summaries", "check_alerts"),
+        ("wait_for_enrichment", "refresh_summaries"),
     }
+    wait = dag.get_task("wait_for_enrichment")
+    assert wait.mode == "reschedule" and wait.timeout == 3600
     assert dag.timetable.expression == "0 0 * * *"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 

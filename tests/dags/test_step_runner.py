@@ -189,3 +189,19 @@ def test_a_run_that_stored_nothing_skips_the_asset_update() -> None:
     with pytest.raises(AirflowSkipException, match="no mention was stored"):
         step_runner.announce_counts(event, [[{"stored": 0, "read": 9}], None], ["stored", "read"])
     assert event.extra is None
+
+
+class _Runs:
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.asked: list[dict[str, object]] = []
+
+    def get_dr_count(self, **kwargs: object) -> int:
+        self.asked.append(kwargs)
+        return self.busy
+
+
+def test_cx_daily_waits_while_an_enrichment_run_is_queued_or_running() -> None:
+    busy, idle = _Runs(1), _Runs(0)
+    assert step_runner.enrichment_idle(busy) is False and step_runner.enrichment_idle(idle) is True
+    assert busy.asked == [{"dag_id": "enrichment", "states": ["queued", "running"]}]
