@@ -1,19 +1,22 @@
 """Pulls new brand mentions from every enabled source, one mapped task per (source, query).
 
 Each listener kind has its own pool (journeypulse_<kind>) so API rate limits hold across runs;
-a run whose pulls all finished updates the mentions Asset, which schedules the enrichment DAG (also
-when nothing new was stored: that enrichment run then finds no work and ends quickly).
+a run whose pulls all finished updates the mentions Asset, with the run's counts (stored, read,
+duplicates, quarantined) in the event's `extra`, which schedules the enrichment DAG. A run that
+stored nothing new skips `announce`: no Asset event, so no enrichment run that finds no work.
+Mapped pulls are labelled `source / query` in the UI.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, dag, get_current_context, task
 
 from listeners.registry import LISTENER_KINDS
-from step_runner import MENTIONS_URI, Report, env_int, env_setting, list_pulls, run_pull
+from step_runner import MENTIONS_URI, Report, announce_counts, env_int, env_setting, list_pulls, run_pull
 
 MENTIONS = Asset(name="mentions", uri=MENTIONS_URI)
 KINDS = sorted(LISTENER_KINDS)
@@ -25,6 +28,8 @@ KINDS = sorted(LISTENER_KINDS)
     catchup=False,
     max_active_runs=1,
     tags=["journeypulse"],
+    doc_md=__doc__,
+    dagrun_timeout=timedelta(hours=3),
     default_args={
         "retries": env_int("JOURNEYPULSE_PULL_RETRIES", 3),
         "retry_delay": timedelta(minutes=2),
@@ -38,13 +43,15 @@ def listening() -> None:
     def plan(kind: str) -> list[dict[str, str]]:
         return list_pulls(kind, KINDS)
 
-    @task
+    @task(multiple_outputs=False, map_index_template="{{ pull_label }}")
     def pull(pull_task: dict[str, str]) -> Report:
+        get_current_context()["pull_label"] = f"{pull_task['source']} / {pull_task['query']}"  # type: ignore[typeddict-unknown-key]
         return run_pull(pull_task)
 
-    @task(outlets=[MENTIONS], trigger_rule="none_failed_min_one_success")
-    def announce() -> None:
-        """Marks the mentions Asset updated when every pull finished and none failed."""
+    @task(outlets=[MENTIONS], trigger_rule="none_failed_min_one_success", retries=0)
+    def announce(reports: list[Any], outlet_events: Any = None) -> None:
+        """Updates the mentions Asset (extra: counts) when every pull finished, none failed and some stored."""
+        announce_counts(outlet_events[MENTIONS], reports, ["stored", "read", "duplicates", "quarantined"])
 
     pulls = [
         pull.override(task_id=f"pull_{kind}", pool=f"journeypulse_{kind}").expand(
@@ -52,7 +59,7 @@ def listening() -> None:
         )
         for kind in KINDS
     ]
-    pulls >> announce()
+    announce(pulls)
 
 
 listening()

@@ -7,20 +7,55 @@ Airflow's connection API) are imported lazily: parsing a DAG file loads neither 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
 
-from journeypulse.errors import ConfigError, PipelineError
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from journeypulse.errors import ConfigError, ListenerAuthError, PipelineError
 from journeypulse.logs import quiet_payload_loggers
 
 logger = logging.getLogger(__name__)
 
 Report = dict[str, int | str]
+"""A step's count report. TaskFlow would unroll a dict annotation into one XCom per key
+(``multiple_outputs``), so every task returning one says ``multiple_outputs=False``."""
+
+NEVER_SUCCEEDS: tuple[type[Exception], ...] = (ConfigError, ListenerAuthError)
+"""Errors a retry cannot fix (invalid configuration, missing or refused credentials, a run
+without a logical date): the task fails at once instead of burning its retries."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def fail_fast(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn the project's never-succeeds errors into ``AirflowFailException`` (no retry).
+
+    Every other error propagates unchanged, so Airflow retries it (network, database, a pull
+    that broke off). The original error stays attached as ``__cause__``.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except NEVER_SUCCEEDS as exc:
+            raise AirflowFailException(
+                f"{type(exc).__name__}: {exc} (not retried: fix it, then clear the task)"
+            ) from exc
+
+    return wrapper
 
 MENTIONS_URI = "journeypulse://mentions"
 """The Asset the listening DAG updates and the enrichment DAG is scheduled on."""
+
+ENRICHED_URI = "journeypulse://mentions-enriched"
+"""The Asset the enrichment DAG updates after a run that enriched mentions."""
 
 STEPS = frozenset(
     {
@@ -108,11 +143,13 @@ def export_connection_secrets() -> list[str]:
     return sorted(mapping)
 
 
+@fail_fast
 def run_step(step: str, **kwargs: object) -> Report:
     """Run ``pipeline.steps.<step>`` against the configured store and return its report dict.
 
     Settings come from $JOURNEYPULSE_CONFIG; secrets mapped in $JOURNEYPULSE_SECRET_CONNECTIONS are
-    copied from Airflow connections first. Errors propagate so Airflow retries the task.
+    copied from Airflow connections first. Configuration and credential errors fail the task
+    without retries (``fail_fast``); every other error propagates so Airflow retries the task.
     """
     if step not in STEPS:
         raise PipelineError(f"task asked for unknown step {step!r} (known: {', '.join(sorted(STEPS))})")
@@ -132,6 +169,7 @@ def run_step(step: str, **kwargs: object) -> Report:
     return result
 
 
+@fail_fast
 def list_pulls(kind: str, known_kinds: Iterable[str]) -> list[dict[str, str]]:
     """The enabled (source, query) pairs of one listener kind, as XCom-sized dicts.
 
@@ -152,19 +190,25 @@ def list_pulls(kind: str, known_kinds: Iterable[str]) -> list[dict[str, str]]:
     return [{"source": t.source, "query": t.query} for t in tasks if t.kind == kind]
 
 
+@fail_fast
 def run_pull(pull_task: Mapping[str, str]) -> Report:
     """Pull one (source, query) pair; raise after storing what was read if the pull broke off.
 
     ``pipeline.steps.pull`` records listener failures and missing credentials in its report;
-    in Airflow they must fail the task so the retry (which resumes from the stored cursor) runs.
+    in Airflow they must fail the task. A failure is retried (the retry resumes from the stored
+    cursor); missing credentials fail without retries, since no retry can supply them.
     """
     source, query = pull_task["source"], pull_task["query"]
     report = run_step("pull", source=source, query=query)
-    problems = [str(report[key]) for key in ("failed", "skipped") if report.get(key)]
-    if problems:
+    if report.get("failed"):
         raise PipelineError(
-            f"pull of source {source!r} query {query!r} did not finish ({'; '.join(problems)}); "
+            f"pull of source {source!r} query {query!r} did not finish ({report['failed']}); "
             f"{report['stored']} new mentions were stored and the retry resumes from the saved cursor"
+        )
+    if report.get("skipped"):
+        raise ListenerAuthError(
+            f"pull of source {source!r} query {query!r} was skipped ({report['skipped']}); "
+            "set the credentials (env var or JOURNEYPULSE_SECRET_CONNECTIONS) and clear the task"
         )
     return report
 
@@ -182,6 +226,7 @@ def parse_time(name: str, value: str | None) -> datetime | None:
     return parsed
 
 
+@fail_fast
 def reprocess_scope(params: Mapping[str, object]) -> dict[str, object]:
     """The brand and time window the reprocess DAG's params choose (empty values mean no filter)."""
     since = parse_time("since", params.get("since"))  # type: ignore[arg-type]
@@ -192,6 +237,7 @@ def reprocess_scope(params: Mapping[str, object]) -> dict[str, object]:
     return {"brand": brand, "since": since, "until": until}
 
 
+@fail_fast
 def wants(params: Mapping[str, object], part: str) -> bool:
     """Whether the reprocess DAG's ``what`` param selects ``part`` ('sentiment' or 'links')."""
     what = params.get("what", "both")
@@ -200,15 +246,64 @@ def wants(params: Mapping[str, object], part: str) -> bool:
     return what in (part, "both")
 
 
+@fail_fast
 def window_ending(end: datetime | None, days: int) -> dict[str, datetime | None]:
     """The ``days``-long window ending at the run's data interval end (never wall-clock now)."""
     if end is None:
-        raise PipelineError("the run has no data interval end; trigger cx_daily with a logical date")
+        raise ConfigError("the run has no data interval end; trigger cx_daily with a logical date")
     return {"since": end - timedelta(days=days), "until": end}
 
 
-def alert_day(start: datetime | None) -> dict[str, date | bool]:
-    """Alerts judge the run's own day (its data interval start); the webhook posts when its URL is set."""
-    if start is None:
-        raise PipelineError("the run has no data interval start; trigger cx_daily with a logical date")
-    return {"day": start.date(), "webhook": bool(os.environ.get("JOURNEYPULSE_ALERT_WEBHOOK_URL"))}
+@fail_fast
+def alert_day(start: datetime | None, end: datetime | None) -> dict[str, date | bool]:
+    """Alerts judge the UTC day the run covers: its data interval ``[start, end)``.
+
+    cx_daily's timetable gives a midnight run the whole previous day as its interval. A run
+    whose interval is empty (a timetable without intervals) or longer than a day is refused
+    rather than silently judging the day that has just begun.
+    """
+    if start is None or end is None:
+        raise ConfigError("the run has no data interval; trigger cx_daily with a logical date")
+    if not timedelta(0) < end - start <= timedelta(days=1):
+        raise ConfigError(
+            f"the run's data interval {start.isoformat()} .. {end.isoformat()} is not one day; cx_daily needs a "
+            "timetable with daily intervals (e.g. CronDataIntervalTimetable('0 0 * * *'))"
+        )
+    day = start.astimezone(UTC).date()  # the store counts mentions per UTC day
+    return {"day": day, "webhook": bool(os.environ.get("JOURNEYPULSE_ALERT_WEBHOOK_URL"))}
+
+
+def announce_counts(
+    event: Any, reports: Iterable[Iterable[Mapping[str, object]] | Mapping[str, object] | None], keys: Iterable[str]
+) -> dict[str, int]:
+    """Put the summed counts of ``reports`` into an Asset event's ``extra``; skip when there is no news.
+
+    ``reports`` holds step reports, or sequences of them (a mapped task's results; a mapped task
+    expanded to nothing gives none). The first of ``keys`` decides: when its total is zero the
+    task is skipped, and a skipped task emits no Asset event, so consumers are not woken for
+    nothing.
+    """
+    flat: list[Mapping[str, object]] = []
+    for item in reports:
+        if item is None:
+            continue
+        if isinstance(item, Mapping):
+            flat.append(item)
+        else:
+            flat.extend(report for report in item if report is not None)
+    names = list(keys)
+    totals = {name: sum(int(str(report.get(name) or 0)) for report in flat) for name in names}
+    if totals[names[0]] == 0:
+        raise AirflowSkipException(f"no mention was {names[0]}: the Asset is not updated")
+    event.extra = totals
+    logger.info("asset updated with %s", totals)
+    return totals
+
+
+def enrichment_idle(ti: Any, dag_id: str = "enrichment") -> bool:
+    """Whether no enrichment run is queued or running (cx_daily waits for that before reading)."""
+    busy = int(ti.get_dr_count(dag_id=dag_id, states=["queued", "running"]))
+    if busy:
+        logger.info("%d %s run(s) queued or running; waiting so the outputs never read a half-enriched day",
+                    busy, dag_id)
+    return busy == 0

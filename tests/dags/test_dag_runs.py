@@ -38,6 +38,17 @@ def _reports(run: object, task_id: str) -> list[dict[str, object]]:
         return [XComModel.deserialize_value(row) for row in session.scalars(query)]
 
 
+def _asset_events(run: object, uri: str) -> list[dict[str, object]]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = (select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                 .where(AssetModel.uri == uri, AssetEvent.source_run_id == run.run_id))  # type: ignore[attr-defined]
+        return [dict(extra) for extra in session.scalars(query)]
+
+
 def _succeeded(run: object) -> None:
     failed = {key: state for key, state in _states(run).items() if state not in {"success", "skipped"}}
     assert str(run.state) == "success" and not failed, failed  # type: ignore[attr-defined]
@@ -58,12 +69,18 @@ def test_listening_stores_the_sample_once_and_a_second_run_adds_nothing(dagbag: 
     assert report["read"] == report["stored"] + report["duplicates"] + report["quarantined"]
     assert after_first["mentions"] == report["stored"] > 0
     assert _states(first)[("announce", -1)] == "success"
+    labels = [ti.rendered_map_index for ti in first.get_task_instances() if ti.task_id == "pull_file"]
+    assert labels and all(label and label.startswith("sample / ") for label in labels), labels
+    (event,) = _asset_events(first, "journeypulse://mentions/")
+    assert event["stored"] == report["stored"] and event["read"] == report["read"]
     assert _states(first)[("pull_x", -1)] == "skipped"  # no X source enabled: zero mapped pulls
 
     second = dagbag.dags["listening"].test()  # type: ignore[attr-defined]
     _succeeded(second)
     (again,) = _reports(second, "pull_file")
     assert again["stored"] == 0 and again["quarantined"] == 0
+    assert _states(second)[("announce", -1)] == "skipped"  # nothing new stored: no Asset event
+    assert _asset_events(second, "journeypulse://mentions/") == []
     assert _counts() == after_first
 
 
@@ -77,6 +94,10 @@ def test_enrichment_gives_every_mention_a_language_a_sentiment_and_journey_links
     assert counts["with_language"] == counts["with_sentiment"] == counts["linked"] == mentions
     (report,) = _reports(run, "enrich")
     assert (report["processed"], report["classified"], report["linked"]) == (mentions, mentions, mentions)
+    assert _asset_events(run, "journeypulse://mentions-enriched/") == [{"processed": mentions}]
+    again = dagbag.dags["enrichment"].test()  # type: ignore[attr-defined]
+    _succeeded(again)
+    assert _states(again)[("announce", -1)] == "skipped"  # no work found: cx_daily's Asset not updated
 
 
 def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no_gaps(
@@ -163,3 +184,5 @@ def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
     written = Path(str(cx_map["detail"]))
     assert written.is_file() and written.parent == pipeline_config.parent / "data" / "reports"
     assert "2026-10-04" in written.name  # the 28-day window ending at the logical date, not wall-clock now
+    (alerts,) = _reports(run, "check_alerts")
+    assert "day=2026-10-31" in str(alerts["detail"])  # the run covers the day before its midnight

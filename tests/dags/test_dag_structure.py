@@ -61,7 +61,7 @@ def test_listening_announces_the_mentions_asset_that_schedules_enrichment(dagbag
 
 def test_enrichment_runs_languages_then_model_steps_on_the_classify_queue_one_at_a_time(dagbag: object) -> None:
     dag = dagbag.dags["enrichment"]  # type: ignore[attr-defined]
-    assert _edges(dag) == {("identify_languages", "enrich")}
+    assert _edges(dag) == {("identify_languages", "enrich"), ("enrich", "announce")}
     for task_id in ("enrich",):  # sentiment model and journey heads, one encoder pass
         assert dag.get_task(task_id).queue == "classify"
         assert dag.get_task(task_id).pool == "journeypulse_classify"
@@ -75,8 +75,12 @@ def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(
         ("refresh_summaries", "write_cx_map"),
         ("write_cx_map", "select_coaching_candidates"),
         ("refresh_summaries", "check_alerts"),
+        ("wait_for_enrichment", "refresh_summaries"),
     }
+    wait = dag.get_task("wait_for_enrichment")
+    assert wait.mode == "reschedule" and wait.timeout == 3600
     assert dag.timetable.expression == "0 0 * * *"
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
 def test_reprocess_is_manual_with_model_window_brand_and_what_params(dagbag: object) -> None:
@@ -141,3 +145,37 @@ def test_every_pool_and_queue_the_dags_use_exists_in_the_deployment(dagbag: obje
         for task in dag.tasks:
             assert task.queue in served, f"{dag.dag_id}.{task.task_id} uses queue {task.queue!r} no worker serves"
             assert task.pool == "default_pool" or task.pool in pools, f"{dag.dag_id}.{task.task_id}: {task.pool}"
+
+
+def test_every_dag_shows_its_docs_and_has_a_run_timeout_and_every_task_an_execution_timeout(dagbag: object) -> None:
+    for dag in dagbag.dags.values():  # type: ignore[attr-defined]
+        assert dag.doc_md and dag.doc_md.strip() == (DAGS / f"{dag.dag_id}.py").read_text().split('"""')[1].strip()
+        assert isinstance(dag.dagrun_timeout, timedelta) and dag.dagrun_timeout > timedelta(0), dag.dag_id
+        for task in dag.tasks:
+            timeout = task.execution_timeout
+            assert isinstance(timeout, timedelta) and timedelta(0) < timeout <= dag.dagrun_timeout, task.task_id
+
+
+def test_no_task_unrolls_its_report_into_one_xcom_per_key(dagbag: object) -> None:
+    for dag in dagbag.dags.values():  # type: ignore[attr-defined]
+        for task in dag.tasks:
+            assert getattr(task, "multiple_outputs", False) is False, f"{dag.dag_id}.{task.task_id}"
+
+
+def test_mapped_pulls_are_labelled_with_their_source_and_query(dagbag: object) -> None:
+    dag = dagbag.dags["listening"]  # type: ignore[attr-defined]
+    for kind in LISTENER_KINDS:
+        assert dag.get_task(f"pull_{kind}").map_index_template == "{{ pull_label }}"
+
+
+def test_reprocess_window_params_are_typed_date_times(dagbag: object) -> None:
+    params = dagbag.dags["reprocess"].params  # type: ignore[attr-defined]
+    for name in ("since", "until"):
+        schema = params.get_param(name).schema
+        assert schema["format"] == "date-time" and schema["type"] == ["null", "string"]
+
+
+def test_enrichment_announces_the_enriched_asset_and_cx_daily_stays_on_its_daily_timetable(dagbag: object) -> None:
+    enrichment, cx_daily = dagbag.dags["enrichment"], dagbag.dags["cx_daily"]  # type: ignore[attr-defined]
+    assert [a.uri for a in enrichment.get_task("announce").outlets] == ["journeypulse://mentions-enriched/"]
+    assert type(cx_daily.timetable).__name__ == "CronDataIntervalTimetable"

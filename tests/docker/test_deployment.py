@@ -169,3 +169,55 @@ def test_postgres_init_script_is_valid_bash_that_requires_its_password() -> None
     assert subprocess.run(["bash", "-n", str(script)], check=False, capture_output=True, timeout=10).returncode == 0
     proc = subprocess.run(["bash", str(script)], check=False, capture_output=True, text=True, timeout=10, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode != 0 and "JOURNEYPULSE_DB_PASSWORD" in proc.stderr
+
+
+def test_the_celery_extra_pins_the_same_airflow_as_the_airflow_extra_and_is_documented(pyproject: dict) -> None:
+    extras = pyproject["project"]["optional-dependencies"]
+    assert _pin(extras["celery"], "apache-airflow") == _pin(extras["airflow"], "apache-airflow")
+    assert any(re.match(r"apache-airflow\[[^\]]*\bcelery\b", req) for req in extras["celery"])
+    for doc in (REPO / "README.md", REPO / "docs" / "airflow.md"):
+        assert "journeypulse[celery]" in doc.read_text(encoding="utf-8"), doc
+
+
+def test_secrets_reach_only_the_services_that_need_them(compose: dict) -> None:
+    services = compose["services"]
+    for name in AIRFLOW_SERVICES:
+        files = {entry["path"] for entry in services[name].get("env_file", [])}
+        assert ".env" not in files, f"{name} gets every secret of docker/.env"
+        assert ("sources.env" in files) == (name == "airflow-worker"), name
+        env = services[name]["environment"]
+        runs_tasks = name in {"airflow-worker", "airflow-worker-classify", "airflow-init"}
+        assert ("PGPASSWORD" in env) == runs_tasks and ("JOURNEYPULSE_PSEUDONYM_KEY" in env) == runs_tasks, name
+    for example in ("dags.env.example", "sources.env.example"):
+        assert (DOCKER / example).is_file()
+    ignored = (DOCKER / ".gitignore").read_text(encoding="utf-8").split()
+    assert {".env", "dags.env", "sources.env"} <= set(ignored)
+
+
+def test_the_compose_version_and_the_login_are_documented() -> None:
+    text = (DOCKER / "docker-compose.yaml").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "airflow.md").read_text(encoding="utf-8")
+    assert "required:" in text  # env_file entries with `required:` need Compose 2.24+
+    assert "Compose 2.24" in text and "Compose 2.24" in docs
+    assert "SimpleAuthManager" in text and "AIRFLOW_USERS" in docs and "passwords.json" in docs
+
+
+def test_compose_comments_put_linking_on_the_classify_queue_like_the_dag() -> None:
+    text = (DOCKER / "docker-compose.yaml").read_text(encoding="utf-8")
+    dag = (REPO / "dags" / "enrichment.py").read_text(encoding="utf-8")
+    assert re.search(r'queue="classify"[^\n]*\n\s+def link_journeys', dag)
+    comments = {}
+    for service in ("airflow-worker", "airflow-worker-classify"):
+        block = re.search(rf"((?:  #[^\n]*\n)+)  {service}:\n", text)
+        assert block, service
+        comments[service] = block.group(1)
+    assert "linking" in comments["airflow-worker-classify"] and "linking" not in comments["airflow-worker"]
+    assert "`default` runs pulls,\n# language id and CX tasks; `classify` runs sentiment inference and journey linking" in text
+
+
+def test_no_service_publishes_the_task_log_server() -> None:
+    compose_services = yaml.safe_load((DOCKER / "docker-compose.yaml").read_text(encoding="utf-8"))["services"]
+    for name, service in compose_services.items():
+        for port in service.get("ports", []):
+            assert "8793" not in str(port), name
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
