@@ -628,45 +628,49 @@ def enrich(
     routes = list(settings.model.routes)
     scored = linked = looked_at = 0
     after: str | None = None
-    while page := store.mentions_to_enrich(model.name, model.revision, linking.version, batch_size,
-                                           skip_languages=routes, brand=brand, since=since, until=until,
-                                           after_id=after):
-        after = page[-1].mention.id
-        encode = [item for item in page if item.needs_sentiment or (item.needs_links and analyse is not None)]
-        texts = [item.mention.text for item in encode]
-        features = None
-        if analyse is not None and linking.multitask is not None:
-            scores, features = analyse(texts, linking.multitask.layers) if texts else ([], None)
-        else:
-            scores = model.score(texts) if texts else []
-        if len(scores) != len(encode):
-            raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(encode)} texts")
-        now = datetime.now(UTC)
-        results = [
-            SentimentResult(
-                mention_id=item.mention.id, model=model.name, revision=model.revision, backend=model.backend,
-                label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
-                p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
-                classified_at=now,
-            )
-            for item, s in zip(encode, scores, strict=True) if item.needs_sentiment
-        ]
-        if results:
-            store.save_sentiments(results)
-        to_link = [i for i, item in enumerate(encode) if item.needs_links] if features is not None else []
-        if features is not None:
-            rows = [encode[i].mention for i in to_link]
-            found = linking.link([_item(r) for r in rows], features[to_link])
-        else:
-            rows = [item.mention for item in page if item.needs_links]
-            found = linking.link([_item(r) for r in rows])
-        if rows:
-            store.save_journey_links(linking.version,
-                                     {r.id: links for r, links in zip(rows, _link_rows(found), strict=True)})
-        scored += len(results)
-        linked += len(rows)
-        looked_at += len(page)
-        advance(len(page))
+    # The same locks as classify and link_journeys: a concurrent enrich, classify or link waits instead of
+    # scoring or linking the same mentions twice.
+    with store.step_lock("classify", on_wait=_waiting), \
+            store.step_lock("link_journeys", linking.version, on_wait=_waiting):
+        while page := store.mentions_to_enrich(model.name, model.revision, linking.version, batch_size,
+                                               skip_languages=routes, brand=brand, since=since, until=until,
+                                               after_id=after):
+            after = page[-1].mention.id
+            encode = [item for item in page if item.needs_sentiment or (item.needs_links and analyse is not None)]
+            texts = [item.mention.text for item in encode]
+            features = None
+            if analyse is not None and linking.multitask is not None:
+                scores, features = analyse(texts, linking.multitask.layers) if texts else ([], None)
+            else:
+                scores = model.score(texts) if texts else []
+            if len(scores) != len(encode):
+                raise ScoringError(f"model {model.name} returned {len(scores)} results for {len(encode)} texts")
+            now = datetime.now(UTC)
+            results = [
+                SentimentResult(
+                    mention_id=item.mention.id, model=model.name, revision=model.revision, backend=model.backend,
+                    label=s.label, p_negative=s.probabilities[0], p_neutral=s.probabilities[1],
+                    p_positive=s.probabilities[2], confidence=s.confidence, needs_review=s.needs_review,
+                    classified_at=now,
+                )
+                for item, s in zip(encode, scores, strict=True) if item.needs_sentiment
+            ]
+            if results:
+                store.save_sentiments(results)
+            to_link = [i for i, item in enumerate(encode) if item.needs_links] if features is not None else []
+            if features is not None:
+                rows = [encode[i].mention for i in to_link]
+                found = linking.link([_item(r) for r in rows], features[to_link])
+            else:
+                rows = [item.mention for item in page if item.needs_links]
+                found = linking.link([_item(r) for r in rows])
+            if rows:
+                store.save_journey_links(linking.version,
+                                         {r.id: links for r, links in zip(rows, _link_rows(found), strict=True)})
+            scored += len(results)
+            linked += len(rows)
+            looked_at += len(page)
+            advance(len(page))
     model_detail = f"model={model.name}"
     if routes:
         routed = classify(settings, store, batch_size=batch_size, brand=brand, since=since, until=until)

@@ -205,7 +205,7 @@ def test_the_compose_version_and_the_login_are_documented() -> None:
 def test_compose_comments_put_linking_on_the_classify_queue_like_the_dag() -> None:
     text = (DOCKER / "docker-compose.yaml").read_text(encoding="utf-8")
     dag = (REPO / "dags" / "enrichment.py").read_text(encoding="utf-8")
-    assert re.search(r'queue="classify"[^\n]*\n\s+def link_journeys', dag)
+    assert re.search(r'queue="classify"[^\n]*\n\s+def enrich', dag)  # sentiment + journey linking, one pass
     comments = {}
     for service in ("airflow-worker", "airflow-worker-classify"):
         block = re.search(rf"((?:  #[^\n]*\n)+)  {service}:\n", text)

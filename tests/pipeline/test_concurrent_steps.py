@@ -108,3 +108,18 @@ def test_concurrent_pulls_each_report_only_what_they_stored(store_url: str, writ
     assert len(reports) == RUNS
     # The source's lock serialises the pulls: one stores the sample, the others find nothing new to read.
     assert sum(r.stored for r in reports) == max(r.stored for r in reports) == stored > 0
+
+
+def test_concurrent_enrich_runs_score_and_link_each_mention_once(store_url: str,
+                                                                 write_config: Callable[..., Path]) -> None:
+    settings = steps.load_run_settings(write_config(store_url))
+    with steps.open_store(settings) as store:
+        steps.pull(settings, store)
+    _in_parallel(settings, steps.enrich)
+    with steps.open_store(settings) as store:
+        counts = store.counts()
+        _, sentiments = store.query_view("v_mention_sentiment", filters={}, limit=None)
+        again = steps.enrich(settings, store)
+    assert len(sentiments) == counts["mentions"] > 0
+    assert again.processed == 0  # nothing left: every mention was scored and linked exactly once
+    assert not [key for key, n in Counter(_links(settings)).items() if n > 1]
