@@ -159,7 +159,9 @@ def main() -> None:
             times["pipeline"].append(elapsed)
     rate = {k: len(texts) / statistics.median(v) for k, v in times.items() if v}
     runs = {k: ", ".join(f"{len(texts) / s:.1f}" for s in v) for k, v in times.items() if v}
-    print(f"journeypulse {model.backend} (length-sorted, token-budget batches of <= {args.batch_size}): "
+    layout = ("one window per call (batch-independent int8)" if model.backend == "onnx-int8"
+              else f"length-sorted, token-budget batches of <= {args.batch_size}")
+    print(f"journeypulse {model.backend} ({layout}): "
           f"{rate['ours']:.1f} texts/s median (runs: {runs['ours']})")
     if "bare" in rate:
         print(f"bare ONNX Runtime int8 session, pre-tokenised, sorted batches of {args.batch_size}: "
