@@ -144,6 +144,39 @@ class PipelineConfig(_Strict):
         return value
 
 
+class DestinationConfig(_Strict):
+    """Where escalations go. Credentials are named environment variables, never values."""
+
+    kind: Literal["webhook", "slack", "teams", "zendesk", "freshdesk"]
+    url: str = Field(min_length=1, description="endpoint: webhook URL, or the helpdesk's base URL "
+                     "(https://<subdomain>.zendesk.com, https://<domain>.freshdesk.com)")
+    secrets: dict[str, str] = Field(default={}, description="parameter name -> environment variable, e.g. "
+                                    "{signing_key: ESC_HMAC_KEY} (webhook), {email: ZD_EMAIL, api_token: ZD_TOKEN} "
+                                    "(zendesk), {api_key: FD_API_KEY} (freshdesk), {url: SLACK_WEBHOOK_URL}")
+    params: dict[str, JsonValue] = Field(default={}, description="destination-specific options, e.g. ticket "
+                                         "group or tags")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_attempts: int = Field(default=3, ge=1, le=10, description="tries within one run before the row waits "
+                              "for the next run")
+    max_runs: int = Field(default=5, ge=1, le=100, description="runs that may retry a failed escalation before "
+                          "it is dead-lettered")
+
+
+class EscalationRuleConfig(_Strict):
+    """One routing rule: which enriched mentions (or volume spikes) go to which destinations."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    destinations: list[str] = Field(min_length=1)
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    # conditions, quiet hours, rate caps and volume windows: see docs/escalation (filled by the rule engine)
+
+
+class EscalationConfig(_Strict):
+    enabled: bool = True
+    destinations: dict[str, DestinationConfig] = {}
+    rules: list[EscalationRuleConfig] = []
+
+
 class PrivacyConfig(_Strict):
     pseudonym_key_env: str = "JOURNEYPULSE_PSEUDONYM_KEY"
 
@@ -161,6 +194,7 @@ class Settings(_Strict):
     language: LanguageConfig = LanguageConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    escalation: EscalationConfig = EscalationConfig()
 
     @field_validator("sources")
     @classmethod

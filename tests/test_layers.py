@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEAVES = {"listeners", "sentiment", "storage", "journeys"}
+LEAVES = {"listeners", "sentiment", "storage", "journeys", "escalation"}
 PROJECT = LEAVES | {"journeypulse", "pipeline", "dags"}
 # third-party top-level modules each package alone may import
 EXCLUSIVE = {
