@@ -124,7 +124,7 @@ class Sender:
     def _failure(self, response: httpx.Response, method: str, host: str, reason: Reason,
                  auth_hint: str) -> DeliveryError:
         status = response.status_code
-        why = _safe_reason(reason, response)
+        why = _safe_reason(reason, response) if 400 <= status < 500 else None  # 5xx bodies are often HTML pages
         said = f" ({why})" if why else ""
         what = f"{self.label}: {method} to {host} answered HTTP {status}{said}"
         if status == 429 or status >= 500:
@@ -143,7 +143,7 @@ class Sender:
                              retryable=False, status_code=status)
 
 
-_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,'()-]{1,120}$")
+_SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,:'()-]{1,160}$")
 
 
 def _safe_reason(reason: Reason, response: httpx.Response) -> str | None:
