@@ -212,9 +212,10 @@ class FreshdeskDestination(_HttpDestination):
     """Opens a Freshdesk ticket (``POST /api/v2/tickets``) under the configured requester e-mail.
 
     Freshdesk has no idempotency key: the key travels in a tag (``jp-<hash>``) and, before creating,
-    ``GET /api/v2/search/tickets?query="tag:'jp-<hash>'"`` finds a ticket an earlier run opened. Freshdesk's
-    search index lags ticket creation by a little, so a crash and a re-run within that lag can still
-    open a second ticket.
+    ``GET /api/v2/search/tickets?query="tag:'jp-<hash>'"`` finds a ticket an earlier run opened. A create
+    whose outcome is unknown (timeout, 5xx) is not re-sent within the run; the next run searches first.
+    Freshdesk's search index lags ticket creation a little, so a re-run within that lag can still open
+    a second ticket.
     """
 
     kind = "freshdesk"
@@ -242,7 +243,7 @@ class FreshdeskDestination(_HttpDestination):
                                               group_id=self._group_id, source=self._source))
         response = self._sender.request(
             "POST", f"{self._base}/api/v2/tickets", reason=_freshdesk_reason, auth_hint=self._auth_hint,
-            build=lambda: Outgoing(headers=JSON_HEADERS, content=content, auth=self._auth))
+            build=lambda: Outgoing(headers=JSON_HEADERS, content=content, auth=self._auth), retry_unsure=False)
         ticket = _object(response, None, self)
         return DeliveryReceipt(response.status_code, str(ticket["id"]))
 
@@ -299,6 +300,8 @@ def _secret(name: str, config: DestinationConfig, env: Mapping[str, str], param:
 def _endpoint(name: str, config: DestinationConfig, env: Mapping[str, str]) -> tuple[str, str]:
     """The endpoint URL and what to check when it is refused; a URL from the environment is kept out of logs."""
     if config.url is not None:
+        if config.kind in ("slack", "teams"):
+            hide_url_in_logs(config.url)  # their URLs embed the token even when written in the file
         return config.url, f"the {config.kind} URL in destination {name!r}"
     url = _secret(name, config, env, "url")
     try:

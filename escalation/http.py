@@ -75,7 +75,7 @@ class Sender:
         return f"{self.kind} destination {self.destination!r}"
 
     def request(self, method: str, url: str, *, reason: Reason, auth_hint: str,
-                build: Callable[[], Outgoing]) -> httpx.Response:
+                build: Callable[[], Outgoing], retry_unsure: bool = True) -> httpx.Response:
         """Send until a 2xx answer, a non-retryable answer, or the tries run out.
 
         ``build`` makes the request and is called again for every try (a signature carries the time it
@@ -83,6 +83,9 @@ class Sender:
         ``auth_hint`` is what a 401/403 tells the user to check (the env var names, never their values).
         Raises DeliveryError: retryable for 429/5xx/timeouts/connection errors once tries run out or the
         service asks to wait longer than ``max_retry_after_seconds``; not retryable otherwise.
+        ``retry_unsure=False`` (a create the service cannot de-duplicate) stops at the first failure after
+        which the request may have been carried out (a read timeout, a dropped answer, a 5xx other than
+        503): the next run, which searches for the record first, decides instead of a blind re-send.
         """
         host = urlsplit(url).hostname or "?"
         last: DeliveryError | None = None
@@ -95,10 +98,12 @@ class Sender:
                 last = DeliveryError(f"{self.label}: {method} to {host} timed out after {self.timeout_seconds:g} s",
                                      retryable=True)
                 last.__cause__ = exc
+                unsure = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
             except httpx.TransportError as exc:
                 last = DeliveryError(f"{self.label}: {method} to {host} failed ({type(exc).__name__})",
                                      retryable=True)
                 last.__cause__ = exc
+                unsure = not isinstance(exc, httpx.ConnectError)
             else:
                 if response.is_success:
                     log.info("%s: %s to %s answered HTTP %d (try %d)", self.label, method, host,
@@ -107,11 +112,15 @@ class Sender:
                 last = self._failure(response, method, host, reason, auth_hint)
                 if not last.retryable:
                     raise last
+                unsure = response.status_code not in _RETRY_AFTER_STATUSES
                 if last.retry_after is not None and last.retry_after > self.max_retry_after_seconds:
                     raise DeliveryError(f"{last}; it asked to wait {last.retry_after:.0f} s, longer than "
                                         f"max_retry_after_seconds ({self.max_retry_after_seconds:g} s): the next run "
                                         "tries again", retryable=True, status_code=last.status_code,
                                         retry_after=last.retry_after)
+            if unsure and not retry_unsure:
+                raise DeliveryError(f"{last}; it may have been carried out, so it is not sent again in this run: the "
+                                    "next run looks for it first", retryable=True, status_code=last.status_code)
             if attempt + 1 < self.max_attempts:
                 wait = last.retry_after if last.retry_after is not None else self.backoff.delay(attempt, self.rng)
                 log.warning("%s: %s; try %d/%d again in %.1f s", self.label, last, attempt + 2,

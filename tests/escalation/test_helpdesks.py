@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ import pytest
 
 from escalation.messages import DeliveryError, Destination, EscalationMessage
 from escalation.render import freshdesk_body, key_tag, ticket_html, zendesk_body
-from helpers.scripted_http import Received, Reply, ScriptedServer
+from helpers.scripted_http import Received, Reply, ScriptedServer, Sleeps
 
 Make = Callable[..., Destination]
 ZD_ENV = {"ZD_EMAIL": "agent@acme.example", "ZD_TOKEN": "zd-token-123"}
@@ -134,3 +135,38 @@ def test_ticket_html_escapes_the_text_so_markup_in_a_post_stays_text(message: Es
     html = ticket_html(replace(message, text='<img src=x onerror="alert(1)"> refund\nnow'))
 
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; refund<br>now" in html and "<img" not in html
+
+
+@pytest.mark.parametrize("unsure", [Reply(502, "Bad Gateway"), Reply(504), Reply(201, {"id": 1}, delay=0.6)],
+                         ids=["502", "504", "timeout"])
+def test_a_freshdesk_create_with_an_unknown_outcome_is_left_to_the_next_run_which_searches_first(
+        unsure: Reply, service: ScriptedServer, make: Make, sleeps: Sleeps, message: EscalationMessage) -> None:
+    service.answer(Reply(200, {"results": [], "total": 0}), unsure, Reply(201, {"id": 1002}))
+
+    with pytest.raises(DeliveryError, match="may have been carried out") as caught:
+        _freshdesk(make, service).send(message)
+
+    assert caught.value.retryable
+    assert len(service.requests("POST")) == 1 and sleeps.waits == []
+
+
+def test_a_freshdesk_503_or_429_surely_created_nothing_and_is_retried_in_the_run(
+        service: ScriptedServer, make: Make, sleeps: Sleeps, message: EscalationMessage) -> None:
+    service.answer(Reply(200, {"results": [], "total": 0}), Reply(503, headers={"Retry-After": "2"}),
+                   Reply(429, headers={"Retry-After": "3"}), Reply(201, {"id": 1003}))
+
+    assert _freshdesk(make, service).send(message).external_id == "1003"
+    assert sleeps.waits == [2.0, 3.0]
+
+
+def test_a_freshdesk_service_that_refuses_connections_is_retried_in_the_run(
+        make: Make, sleeps: Sleeps, message: EscalationMessage) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    destination = make("freshdesk", FD_ENV, url=f"http://127.0.0.1:{port}", secrets={"api_key": "FD_API_KEY"},
+                       params={"requester_email": "social@acme.example"})
+
+    with pytest.raises(DeliveryError, match="after 3 tries"):
+        destination.send(message)
+    assert len(sleeps.waits) == 2
