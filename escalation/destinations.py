@@ -104,7 +104,7 @@ class SlackDestination(_HttpDestination):
     """A Slack incoming webhook (or a compatible one: Mattermost, Rocket.Chat): text plus Block Kit blocks.
 
     Slack has no idempotency key for incoming webhooks: a re-send after a crash between send and
-    record posts the message twice (it carries the key in small print so people can tell).
+    record posts the message twice (it shows the key in small print, so people can tell a duplicate).
     """
 
     kind = "slack"

@@ -131,9 +131,13 @@ def slack_body(message: EscalationMessage) -> dict[str, JsonValue]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _plain(
             f"*Suggested reply ({_slack_escape(message.suggestion.reply_language)})*\n"
             f"{_slack_escape(message.suggestion.reply)}", SLACK_SECTION_CHARS)}})
+    footer: list[JsonValue] = []
     if message.url:
         link = f"<{message.url.replace('|', '%7C').replace('>', '%3E')}|Open the public post>"
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
+        footer.append({"type": "mrkdwn", "text": link})
+    # the key tells a re-sent duplicate (Slack cannot de-duplicate) from a second escalation
+    footer.append({"type": "plain_text", "text": f"escalation {message.idempotency_key}"})
+    blocks.append({"type": "context", "elements": footer})
     fallback = _slack_escape(message.subject) + (f" {message.url}" if message.url else "")
     return {"text": fallback, "blocks": blocks}
 
@@ -155,6 +159,8 @@ def teams_body(message: EscalationMessage) -> dict[str, JsonValue]:
              "weight": "Bolder", "wrap": True},
             {"type": "TextBlock", "text": message.suggestion.reply, "wrap": True},
         ])
+    body.append({"type": "TextBlock", "text": f"escalation {message.idempotency_key}", "isSubtle": True,
+                 "size": "Small", "wrap": True})
     card: dict[str, JsonValue] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",

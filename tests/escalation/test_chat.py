@@ -33,7 +33,8 @@ def test_slack_gets_a_fallback_text_and_blocks_with_context_suggestion_and_link(
     shown = _all_text(body["blocks"])
     for expected in ("*Stage*\\nrefund", "*Exit signal*\\ncancellation", "*Pain point*\\nrefund_delay",
                      "*Sentiment*\\nnegative (93%)", "Suggested action", "Suggested reply (es)",
-                     "Tu reembolso se procesa", f"<{message.url}|Open the public post>"):
+                     "Tu reembolso se procesa", f"<{message.url}|Open the public post>",
+                     f"escalation {message.idempotency_key}"):
         assert expected in shown
     assert slack.supports_idempotency_key is False
 
@@ -83,6 +84,7 @@ def test_teams_gets_an_adaptive_card_in_the_message_envelope(
     assert facts["Stage"] == "refund" and facts["Pain point"] == "refund_delay" and facts["Priority"] == "urgent"
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open the public post", "url": message.url}]
     assert "Tu reembolso se procesa" in _all_text(card)
+    assert f"escalation {message.idempotency_key}" in _all_text(card)
     assert teams.supports_idempotency_key is False
 
 
