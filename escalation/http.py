@@ -213,4 +213,6 @@ logging.getLogger("httpx").addFilter(_HIDE)
 def hide_url_in_logs(url: str) -> None:
     """Keep ``url`` (one that embeds a token) out of httpx's request log lines."""
     parts = urlsplit(url)
-    _HIDE.secret_urls[url] = f"{parts.scheme}://{parts.netloc}/<hidden>"
+    masked = f"{parts.scheme}://{parts.hostname}/<hidden>"
+    _HIDE.secret_urls[url] = masked
+    _HIDE.secret_urls[str(httpx.URL(url))] = masked  # as httpx prints it (default port dropped, escapes added)

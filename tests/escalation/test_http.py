@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 from collections.abc import Callable
@@ -100,3 +101,16 @@ def test_backoff_doubles_up_to_its_cap_with_jitter_between_half_and_all_of_it() 
         waits = [backoff.delay(attempt, rng) for _ in range(50)]
         assert all(ceiling / 2 <= w <= ceiling for w in waits)
         assert len({round(w, 6) for w in waits}) > 40  # jittered, not one fixed value
+
+
+def test_a_secret_url_stays_out_of_httpxs_log_even_as_httpx_rewrites_it(
+        service: ScriptedServer, make: Make, message: EscalationMessage, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    service.answer(Reply(202))
+    port = service.url.rsplit(":", 1)[1]
+    url = f"http://localhost:{port}/workflows/ab/triggers/manual/paths/invoke?api-version=2016-06-01&sig=S3cr3tSig x"
+
+    make("teams", {"TEAMS_URL": url}, secrets={"url": "TEAMS_URL"}).send(message)
+
+    assert "HTTP Request: POST http://localhost/<hidden>" in caplog.text
+    assert "S3cr3tSig" not in caplog.text and "/workflows/ab" not in caplog.text
