@@ -12,6 +12,7 @@ import html
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from pydantic import JsonValue
 
@@ -54,9 +55,16 @@ def facts(message: EscalationMessage) -> list[tuple[str, str]]:
 
 
 def _exit(signal: object, exit_type: str | None) -> str | None:
-    if signal is True or (signal and signal not in ("false", "0")):
-        return exit_type or "yes"
-    return exit_type
+    if signal is None:  # not given: the type alone, if any
+        return exit_type
+    if signal in (False, 0, "", "false", "no"):
+        return None
+    return exit_type or "yes"
+
+
+def public_link(url: str | None) -> str | None:
+    """The post's URL when it is an http(s) link; anything else is not made clickable."""
+    return url if url and urlsplit(url).scheme in ("http", "https") else None
 
 
 def _sentiment(label: str | None, confidence: object) -> str | None:
@@ -121,9 +129,8 @@ def slack_body(message: EscalationMessage) -> dict[str, JsonValue]:
     blocks.extend({"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
                   for chunk in _slack_chunks(message.text or " "))
     fields: list[JsonValue] = [{"type": "mrkdwn", "text": f"*{label}*\n{_slack_escape(text)}"}
-                               for label, text in facts(message)[:10]]
-    if fields:
-        blocks.append({"type": "section", "fields": fields})
+                               for label, text in facts(message)]
+    blocks.extend({"type": "section", "fields": fields[i:i + 10]} for i in range(0, len(fields), 10))  # 10 a section
     if message.suggestion is not None:
         blocks.append({"type": "divider"})
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _plain(
@@ -132,13 +139,14 @@ def slack_body(message: EscalationMessage) -> dict[str, JsonValue]:
             f"*Suggested reply ({_slack_escape(message.suggestion.reply_language)})*\n"
             f"{_slack_escape(message.suggestion.reply)}", SLACK_SECTION_CHARS)}})
     footer: list[JsonValue] = []
-    if message.url:
-        link = f"<{message.url.replace('|', '%7C').replace('>', '%3E')}|Open the public post>"
+    url = public_link(message.url)
+    if url:
+        link = f"<{url.replace('|', '%7C').replace('>', '%3E')}|Open the public post>"
         footer.append({"type": "mrkdwn", "text": link})
     # the key tells a re-sent duplicate (Slack cannot de-duplicate) from a second escalation
     footer.append({"type": "plain_text", "text": f"escalation {message.idempotency_key}"})
     blocks.append({"type": "context", "elements": footer})
-    fallback = _slack_escape(message.subject) + (f" {message.url}" if message.url else "")
+    fallback = _slack_escape(message.subject) + (f" {url}" if url else "")
     return {"text": fallback, "blocks": blocks}
 
 
@@ -168,8 +176,9 @@ def teams_body(message: EscalationMessage) -> dict[str, JsonValue]:
         "body": body,
         "msteams": {"width": "Full"},
     }
-    if message.url:
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the public post", "url": message.url}]
+    url = public_link(message.url)
+    if url:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the public post", "url": url}]
     return {"type": "message", "attachments": [
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
 
@@ -177,8 +186,9 @@ def teams_body(message: EscalationMessage) -> dict[str, JsonValue]:
 def ticket_html(message: EscalationMessage) -> str:
     """The ticket's first (internal) comment or description as HTML: text, link, context, suggestion."""
     parts = [f"<p>{html.escape(message.text).replace(chr(10), '<br>')}</p>"]
-    if message.url:
-        parts.append(f'<p><a href="{html.escape(message.url)}">Open the public post</a></p>')
+    url = public_link(message.url)
+    if url:
+        parts.append(f'<p><a href="{html.escape(url)}">Open the public post</a></p>')
     rows = "".join(f"<li><strong>{html.escape(label)}:</strong> {html.escape(text)}</li>"
                    for label, text in facts(message))
     if rows:

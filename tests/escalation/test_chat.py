@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from escalation.messages import Destination, EscalationMessage
-from escalation.render import slack_body, teams_body
+from escalation.render import slack_body, teams_body, ticket_html
 from helpers.scripted_http import Reply, ScriptedServer
 
 Make = Callable[..., Destination]
@@ -92,3 +92,20 @@ def test_chat_messages_show_only_the_known_context_keys(message: EscalationMessa
     leaky = replace(message, context={**message.context, "author": "@maria_g", "handle": "@maria_g"})
 
     assert "maria_g" not in _all_text(slack_body(leaky)) and "maria_g" not in _all_text(teams_body(leaky))
+
+
+def test_a_volume_group_keeps_every_fact_in_slack_ten_fields_to_a_section(message: EscalationMessage) -> None:
+    group = replace(message, context={**message.context, "count": 5})
+
+    blocks = json.loads(_all_text(slack_body(group)["blocks"]))
+    field_sections = [b["fields"] for b in blocks if "fields" in b]
+
+    assert [len(f) for f in field_sections] == [10, 2]
+    assert {"type": "mrkdwn", "text": "*Mentions*\n5"} in field_sections[1]
+
+
+def test_a_link_that_is_not_http_is_not_made_clickable(message: EscalationMessage) -> None:
+    odd = replace(message, url="javascript:alert(1)")
+
+    for body in (slack_body(odd), teams_body(odd), ticket_html(odd)):
+        assert "javascript:" not in _all_text(body)
