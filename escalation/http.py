@@ -120,7 +120,8 @@ class Sender:
                                         retry_after=last.retry_after)
             if unsure and not retry_unsure:
                 raise DeliveryError(f"{last}; it may have been carried out, so it is not sent again in this run: the "
-                                    "next run looks for it first", retryable=True, status_code=last.status_code)
+                                    "next run looks for it first", retryable=True,
+                                    status_code=last.status_code) from last.__cause__
             if attempt + 1 < self.max_attempts:
                 wait = last.retry_after if last.retry_after is not None else self.backoff.delay(attempt, self.rng)
                 log.warning("%s: %s; try %d/%d again in %.1f s", self.label, last, attempt + 2,
@@ -128,7 +129,7 @@ class Sender:
                 self.sleep(wait)
         assert last is not None  # max_attempts >= 1, and every path that does not return sets it
         raise DeliveryError(f"{last} (after {self.max_attempts} tries; the next run tries again)", retryable=True,
-                            status_code=last.status_code, retry_after=last.retry_after)
+                            status_code=last.status_code, retry_after=last.retry_after) from last.__cause__
 
     def _failure(self, response: httpx.Response, method: str, host: str, reason: Reason,
                  auth_hint: str) -> DeliveryError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,7 +15,7 @@ from escalation.destinations import (
     ZendeskDestination,
     build_destination,
 )
-from journeypulse.config import DestinationConfig
+from journeypulse.config import DestinationConfig, load_settings
 from journeypulse.errors import ConfigError
 
 VALID = {
@@ -93,3 +95,21 @@ def test_a_url_env_var_that_holds_no_https_url_is_a_config_error_that_does_not_e
     with pytest.raises(ConfigError, match="env var SLACK_URL must be an https URL") as caught:
         build_destination("primary", _config("slack"), env)
     assert "s3cret" not in str(caught.value)
+
+
+def test_a_secret_pasted_into_the_settings_file_is_rejected_without_being_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "journeypulse.yaml"
+    path.write_text(
+        "brands: [{name: Acme Bank}]\n"
+        "escalation:\n"
+        "  destinations:\n"
+        "    fd:\n"
+        "      kind: freshdesk\n"
+        "      url: https://acme.freshdesk.com\n"
+        "      secrets: {api_key: 'Xy9-live-key-pasted'}\n"
+        "      params: {requester_email: social@acme.example}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match="escalation.destinations.fd: .*secrets.api_key must name an environment "
+                                          "variable") as caught:
+        load_settings(path)
+    assert "Xy9-live-key-pasted" not in str(caught.value)
