@@ -11,9 +11,10 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from journeypulse.errors import ConfigError
 from journeypulse.record import MENTION_COLUMN_CHARS
@@ -144,12 +145,58 @@ class PipelineConfig(_Strict):
         return value
 
 
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+DESTINATION_SECRETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # kind -> (secrets that must be named, secrets that may be named)
+    "webhook": (frozenset({"signing_key"}), frozenset({"signing_key", "url"})),
+    "slack": (frozenset(), frozenset({"url"})),
+    "teams": (frozenset(), frozenset({"url"})),
+    "zendesk": (frozenset({"email", "api_token"}), frozenset({"email", "api_token"})),
+    "freshdesk": (frozenset({"api_key"}), frozenset({"api_key"})),
+}
+DESTINATION_PARAMS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    # kind -> (params that must be set, params that may be set)
+    "webhook": (frozenset(), frozenset()),
+    "slack": (frozenset(), frozenset()),
+    "teams": (frozenset(), frozenset()),
+    "zendesk": (frozenset(), frozenset({"tags", "group_id"})),
+    "freshdesk": (frozenset({"requester_email"}), frozenset({"requester_email", "tags", "group_id", "source"})),
+}
+FRESHDESK_SOURCES = frozenset({1, 2, 3, 7, 9, 10})
+"""Ticket sources Freshdesk accepts on creation: email, portal, phone, chat, feedback widget, outbound email."""
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_endpoint_url(url: str, *, base: bool) -> str:
+    """An https URL (http only to a loopback host); ``base``: no path, query or fragment (trailing / dropped).
+
+    Raises ValueError without echoing the URL (a webhook URL may embed its token).
+    """
+    cleaned = url.rstrip("/") if base else url
+    parts = urlsplit(cleaned)
+    loopback = parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS
+    if not parts.hostname or not (parts.scheme == "https" or loopback):
+        raise ValueError("must be an https URL (http only for a loopback host such as 127.0.0.1)")
+    if base and (parts.path or parts.query or parts.fragment):
+        raise ValueError("must be the service's base URL without a path, e.g. https://acme.zendesk.com")
+    return cleaned
+
+
 class DestinationConfig(_Strict):
-    """Where escalations go. Credentials are named environment variables, never values."""
+    """Where escalations go. Credentials are named environment variables, never values.
+
+    Per kind (checked here; that the variables are set is checked when the destination is built):
+    webhook: ``url`` or ``secrets.url``, ``secrets.signing_key``; slack and teams: ``url`` or (better, the
+    URL embeds its token) ``secrets.url``; zendesk: base ``url``, ``secrets.email`` and ``secrets.api_token``,
+    params ``tags``, ``group_id``; freshdesk: base ``url``, ``secrets.api_key``, params ``requester_email``
+    (required), ``tags``, ``group_id``, ``source``.
+    """
 
     kind: Literal["webhook", "slack", "teams", "zendesk", "freshdesk"]
-    url: str = Field(min_length=1, description="endpoint: webhook URL, or the helpdesk's base URL "
-                     "(https://<subdomain>.zendesk.com, https://<domain>.freshdesk.com)")
+    url: str | None = Field(default=None, min_length=1, description="endpoint: webhook URL, or the helpdesk's base "
+                            "URL (https://<subdomain>.zendesk.com, https://<domain>.freshdesk.com); https, http only "
+                            "for a loopback host")
     secrets: dict[str, str] = Field(default={}, description="parameter name -> environment variable, e.g. "
                                     "{signing_key: ESC_HMAC_KEY} (webhook), {email: ZD_EMAIL, api_token: ZD_TOKEN} "
                                     "(zendesk), {api_key: FD_API_KEY} (freshdesk), {url: SLACK_WEBHOOK_URL}")
@@ -160,6 +207,54 @@ class DestinationConfig(_Strict):
                               "for the next run")
     max_runs: int = Field(default=5, ge=1, le=100, description="runs that may retry a failed escalation before "
                           "it is dead-lettered")
+    max_retry_after_seconds: float = Field(default=60.0, gt=0, le=900, description="longest Retry-After wait "
+                                           "honoured within a run; a longer one ends the run's tries for this "
+                                           "message, which waits for the next run")
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> DestinationConfig:
+        required, allowed = DESTINATION_SECRETS[self.kind]
+        _check_names("secrets", set(self.secrets), required, allowed, self.kind)
+        for param, env_var in self.secrets.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env_var):
+                raise ValueError(f"secrets.{param} must name an environment variable (letters, digits, _), "
+                                 "not hold the secret itself")
+        required, allowed = DESTINATION_PARAMS[self.kind]
+        _check_names("params", set(self.params), required, allowed, self.kind)
+        if self.kind in ("zendesk", "freshdesk"):
+            if self.url is None:
+                raise ValueError(f"a {self.kind} destination needs url: the service's base URL")
+            object.__setattr__(self, "url", check_endpoint_url(self.url, base=True))
+        elif (self.url is None) == ("url" not in self.secrets):
+            raise ValueError(f"a {self.kind} destination needs exactly one of url and secrets.url (the environment "
+                             "variable holding the URL; better for URLs that embed a token)")
+        elif self.url is not None:
+            check_endpoint_url(self.url, base=False)
+        _check_params(self.kind, self.params)
+        return self
+
+
+def _check_names(what: str, given: set[str], required: frozenset[str], allowed: frozenset[str], kind: str) -> None:
+    if missing := sorted(required - given):
+        raise ValueError(f"a {kind} destination needs {what}: {', '.join(missing)}")
+    if unknown := sorted(given - allowed):
+        raise ValueError(f"a {kind} destination does not take {what}: {', '.join(unknown)} "
+                         f"(it takes {', '.join(sorted(allowed)) or 'none'})")
+
+
+def _check_params(kind: str, params: dict[str, JsonValue]) -> None:
+    tags = params.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t and " " not in t for t in tags):
+        raise ValueError("params.tags must be a list of tags without spaces")
+    if "group_id" in params and (not isinstance(params["group_id"], int) or isinstance(params["group_id"], bool)):
+        raise ValueError("params.group_id must be the numeric id of the helpdesk group")
+    if "source" in params and params["source"] not in FRESHDESK_SOURCES:
+        raise ValueError(f"params.source must be one of Freshdesk's ticket sources {sorted(FRESHDESK_SOURCES)}")
+    if kind == "freshdesk":
+        email = params.get("requester_email")
+        if not isinstance(email, str) or not _EMAIL.match(email):
+            raise ValueError("params.requester_email must be an e-mail address (the requester Freshdesk files the "
+                             "ticket under, e.g. the brand's social inbox)")
 
 
 class EscalationRuleConfig(_Strict):
