@@ -11,7 +11,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -255,8 +255,9 @@ def _raise(error: Exception) -> None:
 
 
 def _dataset_splits_report(datasets: Path, wanted: str, model_config: ModelConfig, settings: Settings,
-                           show: Console) -> dict[str, object]:
-    """split_report of every (split key, split) of the shared layout: what the model card's tables show."""
+                           show: Console, scored: dict[str, tuple[object, object]] | None = None) -> dict[str, object]:
+    """split_report of every (split key, split) of the shared layout: what the model card's tables show.
+    ``scored``, when given, receives (gold labels, probabilities) per split key."""
     from sentiment.evaluation import split_report
     from sentiment.training import _merged_splits, discover_files
 
@@ -274,6 +275,8 @@ def _dataset_splits_report(datasets: Path, wanted: str, model_config: ModelConfi
             probabilities = evaluate_model(loaded, list(part.texts))
         item = split_report(probabilities, part.labels)
         result[f"{part.split}:{part.language}"] = item
+        if scored is not None:
+            scored[f"{part.split}:{part.language}"] = (part.labels, probabilities)
         low, high = cast(list[float], item["ci95"])
         macro, accuracy, ece = (float(cast(float, item[k])) for k in ("macro_f1", "accuracy", "ece"))
         gold, predicted = (cast(list[float], item[k]) for k in ("gold_shares", "predicted_shares"))
@@ -281,6 +284,26 @@ def _dataset_splits_report(datasets: Path, wanted: str, model_config: ModelConfi
                       f"{100 * macro:.1f} [{100 * low:.1f}, {100 * high:.1f}]", f"{accuracy:.3f}", f"{ece:.3f}",
                       "/".join(f"{100 * x:.0f}" for x in gold), "/".join(f"{100 * x:.0f}" for x in predicted))
     show.print(table)
+    return result
+
+
+def _backend_comparison(reference: dict[str, tuple[object, object]], candidate: dict[str, tuple[object, object]],
+                        reference_name: str, candidate_name: str, show: Console) -> dict[str, object]:
+    from sentiment.backend_check import compare_backends
+
+    result = compare_backends({k: cast(Any, v[0]) for k, v in reference.items()},
+                              {k: cast(Any, v[1]) for k, v in reference.items()},
+                              {k: cast(Any, v[1]) for k, v in candidate.items()},
+                              reference_name=reference_name, candidate_name=candidate_name)
+    table = Table(title=f"{candidate_name} against {reference_name} (macro-F1, points)")
+    for column in ("split", "rows", reference_name, candidate_name, "difference", "label flips"):
+        table.add_column(column)
+    for key, row in cast(dict[str, dict[str, float]], result["splits"]).items():
+        table.add_row(key, str(int(row["rows"])), f"{100 * row[reference_name]:.1f}",
+                      f"{100 * row[candidate_name]:.1f}", f"{100 * row['difference']:+.2f}", f"{100 * row['flips']:.1f}%")
+    show.print(table)
+    verdict = cast(dict[str, str], result["verdict"])
+    show.print(f"default backend by the budgets: {verdict['default']} ({verdict['why']})", highlight=False)
     return result
 
 
@@ -358,6 +381,10 @@ def evaluate(
                                                   "and the test-like part of every train file, as the model card "
                                                   "does")] = None,
     splits: Annotated[str, typer.Option(help="with --datasets: val, test or val,test")] = "val,test",
+    compare_backend: Annotated[str | None, typer.Option(help="with --datasets: also score with this backend (e.g. "
+                                                        "onnx-int8) and report its macro-F1 against the first per "
+                                                        "split and language, label flips, and whether it may be "
+                                                        "the default (sentiment/backend_check.py)")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Evaluate a model on labelled files: accuracy, macro-F1, confusion, calibration error per language/source."""
@@ -370,8 +397,18 @@ def evaluate(
     # With --json - the report owns stdout, so the tables go to stderr.
     show = err_console if json_out is not None and str(json_out) == "-" else console
     output: dict[str, object] = {}
+    if compare_backend is not None and datasets is None:
+        guard(lambda: _raise(ConfigError("--compare-backend needs --datasets DIR")))
     if datasets is not None:
-        output["splits"] = guard(lambda: _dataset_splits_report(datasets, splits, model_config, settings, show))
+        scored: dict[str, tuple[object, object]] = {}
+        output["splits"] = guard(lambda: _dataset_splits_report(datasets, splits, model_config, settings, show,
+                                                                scored))
+        if compare_backend is not None:
+            other_config = guard(lambda: _model_config(settings, model, compare_backend))
+            other: dict[str, tuple[object, object]] = {}
+            output["compare_splits"] = guard(lambda: _dataset_splits_report(datasets, splits, other_config, settings,
+                                                                            show, other))
+            output["backends"] = _backend_comparison(scored, other, model_config.backend, other_config.backend, show)
     if files:
         mapping = guard(lambda: parse_label_map(label_map)) if label_map else None
         spec = TableSpec(format=fmt, text_col=text_col, label_col=label_col, lang_col=lang_col,

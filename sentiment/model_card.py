@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from sentiment.training import TrainingReport
@@ -186,6 +186,72 @@ Confusion matrices (rows gold negative/neutral/positive, columns predicted) wher
 
 
 LABEL_NAMES = ("negative", "neutral", "positive")
+BACKENDS_FILE = "backends.json"
+"""``compare_backends`` output for this model (``journeypulse model eval --datasets D --compare-backend onnx-int8
+--json``'s ``backends``), rendered into the card when present."""
+PRIOR_CHECK_FILE = "prior_check.json"
+"""The per-language prior-correction measurement (language -> bias, cross-validated gain, kept, test-like before /
+after), rendered into the card when present."""
+
+
+def render_backends(result: dict[str, object]) -> str:
+    """The int8-against-torch section: per split macro-F1 of both, difference, label flips, the verdict."""
+    splits = _mapping(result.get("splits"))
+    ref, cand = str(result.get("reference")), str(result.get("candidate"))
+    rows = "\n".join(f"| {key} | {_mapping(v).get('rows')} | {100 * _num(_mapping(v).get(ref)):.1f} | "
+                     f"{100 * _num(_mapping(v).get(cand)):.1f} | {100 * _num(_mapping(v).get('difference')):+.1f} | "
+                     f"{100 * _num(_mapping(v).get('flips')):.1f}% |" for key, v in splits.items())
+    verdict = _mapping(result.get("verdict"))
+    parts = []
+    for part, title in (("val", "validation"), ("test", "test-like")):
+        info = _mapping(result.get(part))
+        if info:
+            langs = ", ".join(f"{k} {100 * _num(v):+.1f}" for k, v in _mapping(info.get("language_difference")).items())
+            parts.append(f"- {title}: mean difference {100 * _num(info.get('mean_difference')):+.2f} points; per "
+                         f"language {langs}.")
+    summary = "\n".join(parts)
+    return f"""## The int8 backend against torch
+Same rows, same windows; {cand} ({_mapping(result.get('recipe')).get('recipe', 'the recipe this CPU gets')}) against
+{ref}. The rule for making int8 the default: on the validation splits, mean macro-F1 within
+{100 * _num(_mapping(result.get('budgets')).get('mean')):.1f} points of torch and every language within
+{100 * _num(_mapping(result.get('budgets')).get('language')):.1f} (a language with several sets: the mean of its sets).
+Verdict: **{verdict.get('default')}** stays the default ({verdict.get('why')}).
+
+{summary}
+
+| split | rows | {ref} | {cand} | difference | label flips |
+|---|---|---|---|---|---|
+{rows}
+
+Reproduce: `journeypulse model eval --datasets <folder> --compare-backend onnx-int8 --json <file>`.
+"""
+
+
+def render_prior_check(result: dict[str, object]) -> str:
+    """The per-language prior-correction section (measured; applied only if a language kept it)."""
+    rows = "\n".join(f"| {lang} | {' / '.join(f'{x:+.1f}' for x in cast(list[float], _mapping(v).get('bias')))} | "
+                     f"{100 * _num(_mapping(v).get('cv_gain')):+.1f} | {'yes' if _mapping(v).get('kept') else 'no'} | "
+                     f"{100 * _num(_mapping(v).get('test_before')):.1f} | {100 * _num(_mapping(v).get('test_if_applied')):.1f} |"
+                     for lang, v in sorted(result.items()))
+    kept = {lang: _num(_mapping(v).get("test_if_applied")) - _num(_mapping(v).get("test_before"))
+            for lang, v in result.items() if _mapping(v).get("kept")}
+    verdict = ("No language passes the rule." if not kept else
+               f"On the test-like part the languages the rule keeps change by {100 * sum(kept.values()) / len(kept):+.1f} "
+               "points on average (" + ", ".join(f"{k} {100 * d:+.1f}" for k, d in sorted(kept.items())) + "). "
+               "The shipped model applies no correction: changes of this size are inside the intervals above, and "
+               "a correction makes a text's label depend on its identified language, which is wrong for some "
+               "short texts.")
+    return f"""## Per-language prior correction (measured, not applied)
+A log-prior offset per language (added to the log-probabilities of negative / neutral / positive, neutral fixed at
+0, grid -1.5..1.5) was chosen on each language's validation splits; a language would keep it only where a 2-fold
+cross-validation inside the validation rows gains more than 0.5 macro-F1 points. The test-like part chose nothing.
+
+| language | offset neg / neu / pos | cross-validated gain (val) | kept by the rule | test-like before | test-like with it |
+|---|---|---|---|---|---|
+{rows}
+
+{verdict}
+"""
 
 
 def write_model_folder_card(folder: Path, previous: dict[str, object] | None = None,
@@ -220,6 +286,9 @@ def write_model_folder_card(folder: Path, previous: dict[str, object] | None = N
                  + (" --all-train-rows" if cap is None else f" --max-train-rows {cap}") + factors
                  + (f" --max-steps {s['max_steps']}" if s.get("max_steps") is not None else ""))
     val_rows = "\n".join(f"| {k} | {_pct(v)} |" for k, v in sorted(_mapping(head.get("validation_macro_f1")).items()))
+    checks = "\n".join(render(json.loads((folder / name).read_text(encoding="utf-8")))
+                       for name, render in ((BACKENDS_FILE, render_backends), (PRIOR_CHECK_FILE, render_prior_check))
+                       if (folder / name).is_file())
     text = f"""# journeypulse/sentiment-e5-small (v3: every transformer layer fine-tuned)
 
 A 3-class sentiment model (negative / neutral / positive): the offline
@@ -250,6 +319,7 @@ the wheels) and a linear head over the mean-pooled, L2-normalised last hidden st
   {_num(sec.get('total')) / 60:.0f} min in all, including the final evaluation.
 
 {render_evaluation(_mapping(head.get('shipped')), previous, previous_name, previous_trained_on)}
+{checks}
 What chose what: the validation splits chose the epoch (early stopping) and the temperature; the recipe (all
 layers, factors, learning rate, 3 epochs) was set once before the run to fit the CPU budget, not searched; the
 test-like part chose nothing.

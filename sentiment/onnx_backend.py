@@ -24,7 +24,7 @@ from journeypulse.errors import ScoringError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["RECIPE", "RECIPE_NO_VNNI", "RECIPE_VNNI", "OnnxRunner", "cpu_has_vnni", "ensure_int8_export",
+__all__ = ["RECIPE", "RECIPE_NO_VNNI", "RECIPE_VNNI", "RECIPE_VNNI_FFN_FP32", "OnnxRunner", "cpu_has_vnni", "ensure_int8_export",
            "export_dir", "int8_recipe"]
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ OPSET = 17
 # widest range) 0.4. With AVX512-VNNI or AVX-VNNI the kernels do not saturate and full 8-bit weights are used.
 RECIPE_NO_VNNI = "matmul-perchannel-7bit-ffnout-fp32"
 RECIPE_VNNI = "matmul-perchannel-8bit-vnni"
+RECIPE_VNNI_FFN_FP32 = "matmul-perchannel-8bit-vnni-ffnout-fp32"
+# recipe -> (7-bit weights, feed-forward output MatMuls kept in fp32)
+_RECIPES = {RECIPE_NO_VNNI: (True, True), RECIPE_VNNI: (False, False), RECIPE_VNNI_FFN_FP32: (False, True)}
 
 
 def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
@@ -91,12 +94,12 @@ def ensure_int8_export(module: Callable[[], torch.nn.Module], dest: Path, recipe
                     output_names=["output"], opset_version=OPSET, dynamo=False,
                     dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                                   "output": {0: "batch"}})
-            if recipe not in (RECIPE_VNNI, RECIPE_NO_VNNI):
+            if recipe not in _RECIPES:
                 raise ValueError(f"unknown int8 recipe {recipe!r}")
-            vnni = recipe == RECIPE_VNNI
+            seven_bit, ffn_out_fp32 = _RECIPES[recipe]
             quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True,
-                             reduce_range=not vnni, op_types_to_quantize=["MatMul"],
-                             nodes_to_exclude=[] if vnni else _feed_forward_outputs(fp32))
+                             reduce_range=seven_bit, op_types_to_quantize=["MatMul"],
+                             nodes_to_exclude=_feed_forward_outputs(fp32) if ffn_out_fp32 else [])
         except Exception as exc:  # the exporter raises many unrelated types; all mean "cannot export"
             raise ScoringError(f"could not export the model to ONNX int8 at {dest} ({type(exc).__name__}: {exc}); "
                                "use model.backend: torch") from exc

@@ -193,3 +193,10 @@ def test_train_rejects_bad_sampling_options_with_a_usage_error(config: Path, tmp
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+def test_compare_backend_without_datasets_is_a_usage_error(config: Path, always_positive: Path) -> None:
+    result = runner.invoke(app, ["model", "eval", "-c", str(config), "--model", str(always_positive),
+                                 "--compare-backend", "onnx-int8", "--corrections-holdout"])
+    assert result.exit_code == 2
+    assert "--compare-backend needs --datasets DIR" in result.output
