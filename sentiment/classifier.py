@@ -8,11 +8,12 @@ only when a model is loaded, never at import.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from journeypulse.config import DEFAULT_MODEL, ModelConfig
 from journeypulse.errors import ScoringError
 from sentiment.encoder_build import ensure_encoder, read_revision
 from sentiment.head import BUILTIN_PREFIX, Head, head_digest, is_head_folder, load_head, materialise_encoder
-from sentiment.onnx_backend import RECIPE, export_dir
+from sentiment.onnx_backend import BACKENDS_FILE, INT8_RECIPES, RECIPE, export_dir
 from sentiment.scores import Score, SentimentModel, label_order, make_score
 
 if TYPE_CHECKING:
@@ -86,8 +87,9 @@ class EncoderHeadModel:
     """A transformers encoder (mean-pooled, L2-normalised) followed by the project's linear head."""
 
     def __init__(self, name: str, revision: str, encoder: TextEncoder, head: Head, review_threshold: float,
-                 backend: str = "torch") -> None:
+                 backend: str = "torch", int8_recipe: str | None = None) -> None:
         self._name = name
+        self._int8_recipe = int8_recipe
         self.base_revision = revision
         self._backend = backend
         self.encoder = encoder
@@ -121,14 +123,15 @@ class EncoderHeadModel:
         if "layers" in head.extra:  # fine-tuned top layers shipped next to the head (format /2)
             encoder_folder = materialise_encoder(folder, head, encoder_folder, cache_dir)
             export_key = f"{encoder_revision}+layers-{digest}"
+        recipe = measured_int8_recipe(folder)
         encoder = TextEncoder(encoder_folder, max_tokens=config.max_tokens, batch_size=config.batch_size,
                               prefix=head.prefix, backend=config.backend,
-                              onnx_dir=export_dir(cache_dir, export_key))
+                              onnx_dir=export_dir(cache_dir, export_key), int8_recipe=recipe)
         if encoder.dim != head.weight.shape[1]:
             raise ScoringError(f"head {folder} expects {head.weight.shape[1]}-dim embeddings but encoder "
                                f"{encoder_folder} gives {encoder.dim}")
         log.info("loaded sentiment model %s revision %s backend %s", name, revision, config.backend)
-        return cls(name, revision, encoder, head, config.review_threshold, config.backend)
+        return cls(name, revision, encoder, head, config.review_threshold, config.backend, recipe)
 
     @property
     def name(self) -> str:
@@ -136,7 +139,7 @@ class EncoderHeadModel:
 
     @property
     def revision(self) -> str:
-        return backend_revision(self.base_revision, self._backend)
+        return backend_revision(self.base_revision, self._backend, self._int8_recipe)
 
     @property
     def backend(self) -> str:
@@ -218,10 +221,26 @@ class SequenceClassificationModel:
         return [make_score(row.tolist(), self.review_threshold) for row in self.runner.probabilities(items)]
 
 
-def backend_revision(base_revision: str, backend: str) -> str:
+def measured_int8_recipe(folder: Path) -> str | None:
+    """The int8 recipe a model folder names in its ``backends.json`` (written with the measurement that chose it,
+    sentiment/backend_check.py), or None: then the CPU decides. Kept out of head.json so that naming a recipe does
+    not change the torch revision."""
+    path = folder / BACKENDS_FILE
+    if not path.is_file():
+        return None
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8")).get("int8_recipe")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ScoringError(f"{path} is not a JSON object: {exc}") from exc
+    if recipe is not None and recipe not in INT8_RECIPES:
+        raise ScoringError(f"{path}: int8_recipe {recipe!r} is not one of {sorted(INT8_RECIPES)}")
+    return cast(str | None, recipe)
+
+
+def backend_revision(base_revision: str, backend: str, int8_recipe: str | None = None) -> str:
     """The revision results record: int8 results are marked with the quantisation recipe, so results of
     another backend or recipe stay distinguishable and a changed recipe re-classifies."""
-    return base_revision if backend == "torch" else f"{base_revision}+{backend}:{RECIPE}"
+    return base_revision if backend == "torch" else f"{base_revision}+{backend}:{int8_recipe or RECIPE}"
 
 
 def _checked(texts: Sequence[str], model: str) -> list[str]:

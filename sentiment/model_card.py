@@ -10,6 +10,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from sentiment.onnx_backend import BACKENDS_FILE
+
 if TYPE_CHECKING:
     from sentiment.training import TrainingReport
 
@@ -186,9 +188,6 @@ Confusion matrices (rows gold negative/neutral/positive, columns predicted) wher
 
 
 LABEL_NAMES = ("negative", "neutral", "positive")
-BACKENDS_FILE = "backends.json"
-"""``compare_backends`` output for this model (``journeypulse model eval --datasets D --compare-backend onnx-int8
---json``'s ``backends``), rendered into the card when present."""
 PRIOR_CHECK_FILE = "prior_check.json"
 """The per-language prior-correction measurement (language -> bias, cross-validated gain, kept, test-like before /
 after), rendered into the card when present."""
@@ -210,15 +209,24 @@ def render_backends(result: dict[str, object]) -> str:
             parts.append(f"- {title}: mean difference {100 * _num(info.get('mean_difference')):+.2f} points; per "
                          f"language {langs}.")
     summary = "\n".join(parts)
+    recipes = "\n".join(f"| `{name}` | {100 * _num(_mapping(v).get('val_mean')):+.2f} | {_mapping(v).get('worst')} | "
+                        f"{_mapping(v).get('default')} | {_mapping(v).get('speed')} |"
+                        for name, v in _mapping(result.get("recipes")).items())
+    recipe_table = ("Every recipe measured on this model (validation splits; speed: bench/bench_int8_recipes.py, "
+                    "512 texts, same process):\n\n| recipe | mean difference | worst language | verdict | speed |\n"
+                    "|---|---|---|---|---|\n" + recipes + "\n") if recipes else ""
     return f"""## The int8 backend against torch
-Same rows, same windows; {cand} ({_mapping(result.get('recipe')).get('recipe', 'the recipe this CPU gets')}) against
-{ref}. The rule for making int8 the default: on the validation splits, mean macro-F1 within
+Same rows, same windows; {cand} with the recipe this folder names in `backends.json`
+(`{result.get('int8_recipe')}`; a model that names none gets its CPU's recipe) against {ref}. The rule for making
+int8 the default: on the validation splits, mean macro-F1 within
 {100 * _num(_mapping(result.get('budgets')).get('mean')):.1f} points of torch and every language within
 {100 * _num(_mapping(result.get('budgets')).get('language')):.1f} (a language with several sets: the mean of its sets).
-Verdict: **{verdict.get('default')}** stays the default ({verdict.get('why')}).
+By the budgets: **{verdict.get('default')}** ({verdict.get('why')}).
+{result.get('note', '')}
 
 {summary}
 
+{recipe_table}
 | split | rows | {ref} | {cand} | difference | label flips |
 |---|---|---|---|---|---|
 {rows}
@@ -254,6 +262,25 @@ cross-validation inside the validation rows gains more than 0.5 macro-F1 points.
 """
 
 
+def _permissive_cost(shipped: dict[str, object], previous: dict[str, object] | None, previous_name: str) -> str:
+    """The nearest measured point for a permissive-only recipe: the previous model, where it was trained on
+    permissive sets only, on the validation splits of the sets such a recipe drops."""
+    from sentiment.datasets import DATASETS
+
+    if not previous:
+        return "Its cost in accuracy is not measured."
+    dropped = sorted(k for k in shipped if k.startswith("val:") and "/" in k
+                     and DATASETS.get(k.split("/", 1)[1]) is not None
+                     and DATASETS[k.split("/", 1)[1]].licence_class != "permissive" and k in previous)
+    if not dropped:
+        return "Its cost in accuracy is not measured."
+    pairs = ", ".join(f"{k[4:]} {_pct(_mapping(shipped[k]).get('macro_f1'))} against "
+                      f"{_pct(_mapping(previous[k]).get('macro_f1'))}" for k in dropped)
+    return (f"The nearest measured point is the {previous_name}, trained on permissive sets only (UMSAB and "
+            f"Wisesight, a different recipe): validation macro-F1 of this model against it on the sets a "
+            f"permissive recipe drops: {pairs}. That bounds what those sets bring, mixed with the recipe change.")
+
+
 def write_model_folder_card(folder: Path, previous: dict[str, object] | None = None,
                             previous_name: str = "previous default", previous_trained_on: Collection[str] = ()) -> Path:
     """MODEL_CARD.md of a fine-tuned model folder, from its head.json (recipe, figures through the shipped path,
@@ -286,6 +313,7 @@ def write_model_folder_card(folder: Path, previous: dict[str, object] | None = N
                  + (" --all-train-rows" if cap is None else f" --max-train-rows {cap}") + factors
                  + (f" --max-steps {s['max_steps']}" if s.get("max_steps") is not None else ""))
     val_rows = "\n".join(f"| {k} | {_pct(v)} |" for k, v in sorted(_mapping(head.get("validation_macro_f1")).items()))
+    permissive = _permissive_cost(_mapping(head.get("shipped")), previous, previous_name)
     checks = "\n".join(render(json.loads((folder / name).read_text(encoding="utf-8")))
                        for name, render in ((BACKENDS_FILE, render_backends), (PRIOR_CHECK_FILE, render_prior_check))
                        if (folder / name).is_file())
@@ -352,10 +380,9 @@ Train splits for fitting (minus their test-like part), valid splits for early st
 |---|---|---|---|
 {data_rows}
 
-`journeypulse model train --licence permissive` (or `--exclude-dataset NAME`) trains on a subset; a
-permissive-only run (UMSAB, Wisesight, SmSA) was not trained in this budget, so its cost in accuracy is not
-measured: it would lose the only Hindi-English, Vietnamese and Egyptian Arabic training data, the languages
-where this model gained most over the previous default.
+`journeypulse model train --licence permissive` (or `--exclude-dataset NAME`) trains on a subset. A
+permissive-only run of this recipe (UMSAB, Wisesight, SmSA) was not trained in this budget; it would lose the only
+Hindi-English, Vietnamese, Egyptian Arabic and NusaX training data. {permissive}
 
 Reproduce: `journeypulse model train --datasets <datasets folder> --out <folder> {reproduce}` with the
 learning rates, batch and patience above (the `FinetuneSettings` defaults when this card was written).

@@ -24,7 +24,7 @@ from journeypulse.errors import ScoringError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["RECIPE", "RECIPE_NO_VNNI", "RECIPE_VNNI", "RECIPE_VNNI_FFN_FP32", "OnnxRunner", "cpu_has_vnni", "ensure_int8_export",
+__all__ = ["BACKENDS_FILE", "INT8_RECIPES", "RECIPE", "RECIPE_NO_VNNI", "RECIPE_VNNI", "RECIPE_VNNI_FFN_FP32", "OnnxRunner", "cpu_has_vnni", "ensure_int8_export",
            "export_dir", "int8_recipe"]
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,13 @@ RECIPE_VNNI = "matmul-perchannel-8bit-vnni"
 RECIPE_VNNI_FFN_FP32 = "matmul-perchannel-8bit-vnni-ffnout-fp32"
 # recipe -> (7-bit weights, feed-forward output MatMuls kept in fp32)
 _RECIPES = {RECIPE_NO_VNNI: (True, True), RECIPE_VNNI: (False, False), RECIPE_VNNI_FFN_FP32: (False, True)}
+INT8_RECIPES = frozenset(_RECIPES)
+BACKENDS_FILE = "backends.json"
+"""In a model folder: the int8-against-torch measurement (sentiment/backend_check.py) and the recipe it chose."""
+# A model folder may name the recipe measured for it (backends.json "int8_recipe"; sentiment/backend_check.py decides
+# whether it holds torch's accuracy): the default v3 model, every layer fine-tuned, loses up to 2 macro-F1 points
+# on a language with full 8-bit weights even on a VNNI CPU (its feed-forward outputs have outliers), and stays
+# within the budget only with 7-bit weights and those MatMuls in fp32. Models that name none get the CPU's recipe.
 
 
 def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

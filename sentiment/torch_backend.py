@@ -116,7 +116,7 @@ class TextEncoder:
     """
 
     def __init__(self, folder: Path, *, max_tokens: int, batch_size: int, prefix: str, backend: str = "torch",
-                 onnx_dir: Path | None = None) -> None:
+                 onnx_dir: Path | None = None, int8_recipe: str | None = None) -> None:
         configure_threads()
         self.folder = folder
         self.tokenizer = load_tokenizer(folder)
@@ -129,8 +129,9 @@ class TextEncoder:
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
+            recipe = int8_recipe or RECIPE
             self.onnx_path = ensure_int8_export(lambda: _PooledEncoder(self._torch_model("eager")),
-                                                onnx_dir / f"encoder-{RECIPE}.onnx")
+                                                onnx_dir / f"encoder-{recipe}.onnx", recipe)
             self._forward = OnnxRunner(self.onnx_path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)

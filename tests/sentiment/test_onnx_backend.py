@@ -71,6 +71,16 @@ def test_with_vnni_every_weighted_matmul_is_quantised(tiny_head_model: Path, tmp
     assert quantised and not float_weighted
 
 
+def test_the_eight_bit_recipe_with_fp32_feed_forward_outputs_keeps_only_those_in_fp32(tiny_head_model: Path,
+                                                                                      tmp_path: Path) -> None:
+    from sentiment.onnx_backend import RECIPE_VNNI_FFN_FP32
+
+    float_weighted, quantised = _weighted_matmuls(_export(tiny_head_model / "encoder", tmp_path / "c.onnx",
+                                                          RECIPE_VNNI_FFN_FP32))
+    assert quantised
+    assert float_weighted and all("/output/dense/" in name and "/attention/" not in name for name in float_weighted)
+
+
 @pytest.mark.parametrize(("flags", "expected"), [
     ("fpu sse2 avx avx2 avx512f avx512_vnni avx512_bf16", RECIPE_VNNI),
     ("fpu sse2 avx avx2 avx_vnni", RECIPE_VNNI),
@@ -94,3 +104,32 @@ def test_an_int8_score_does_not_depend_on_the_texts_sharing_its_batch(tiny_head_
     for a, b, c in zip(together, alone, reordered, strict=True):
         assert a == pytest.approx(b, abs=1e-9) and a == pytest.approx(c, abs=1e-9)
         assert max(range(3), key=a.__getitem__) == max(range(3), key=b.__getitem__) == max(range(3), key=c.__getitem__)
+
+
+def _with_recipe(folder: Path, dest: Path, recipe: str) -> Path:
+    """A copy of a head-model folder whose backends.json names ``recipe`` as its measured int8 recipe."""
+    import json
+    import shutil
+
+    shutil.copytree(folder, dest)
+    (dest / "backends.json").write_text(json.dumps({"int8_recipe": recipe}), encoding="utf-8")
+    return dest
+
+
+def test_a_model_that_names_its_int8_recipe_is_exported_and_revised_with_it(tiny_head_model: Path,
+                                                                             tmp_path: Path) -> None:
+    other = RECIPE_VNNI if RECIPE != RECIPE_VNNI else RECIPE_NO_VNNI  # not what this CPU would pick
+    folder = _with_recipe(tiny_head_model, tmp_path / "model", other)
+    model = load_sentiment_model(ModelConfig(name=str(folder), max_tokens=32, backend="onnx-int8"), tmp_path)
+    plain = load_sentiment_model(ModelConfig(name=str(tiny_head_model), max_tokens=32), tmp_path)
+    assert model.revision == f"{plain.revision}+onnx-int8:{other}"  # the torch revision is unchanged
+    assert [p.name for p in (tmp_path / "onnx").glob("*/encoder-*.onnx")] == [f"encoder-{other}.onnx"]
+    assert len(model.score(TEXTS)) == len(TEXTS)
+
+
+def test_an_unknown_int8_recipe_in_head_json_is_a_clear_error(tiny_head_model: Path, tmp_path: Path) -> None:
+    from journeypulse.errors import ScoringError
+
+    folder = _with_recipe(tiny_head_model, tmp_path / "model", "matmul-4bit")
+    with pytest.raises(ScoringError, match="int8_recipe 'matmul-4bit' is not one of"):
+        load_sentiment_model(ModelConfig(name=str(folder), backend="onnx-int8"), tmp_path)
