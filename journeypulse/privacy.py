@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +42,31 @@ class Pseudonymiser:
 
 
 def load_pseudonymiser(env_var: str, key_file: Path) -> Pseudonymiser:
-    """Key from ``env_var`` if set, else from ``key_file`` (created with a random key, mode 0600)."""
+    """Key from ``env_var`` if set, else from ``key_file`` (created with a random key, mode 0600).
+
+    Several workers may open a fresh deployment at once: the key is written whole to a private temporary file
+    and hard-linked into place, which fails if another process got there first, so every process reads the
+    same complete key (never an empty or half-written file, never two keys)."""
     value = os.environ.get(env_var)
     if value:
         return Pseudonymiser(value.encode("utf-8"))
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return Pseudonymiser(key_file.read_text(encoding="utf-8").strip().encode("utf-8"))
+        fd, tmp = tempfile.mkstemp(prefix=".pseudonym_key-", dir=key_file.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, key_file)
+            except FileExistsError:
+                pass  # another process created it first: use theirs
+        finally:
+            os.unlink(tmp)
+    key = key_file.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(f"pseudonym key file {key_file} is empty; restore it from a backup or set {env_var} "
+                          "(a new key changes every pseudonym)")
+    return Pseudonymiser(key.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- identities to erase
