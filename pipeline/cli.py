@@ -90,7 +90,9 @@ def _print_pull(report: steps.PullReport) -> None:
     no_brand = f" (no brand term: {report.no_brand})" if report.no_brand else ""
     console.print(
         f"read {report.read} = stored {report.stored} + duplicates {report.duplicates} "
-        f"+ quarantined {report.quarantined}{no_brand}  ({report.sources} source(s), "
+        f"+ quarantined {report.quarantined}{no_brand}"
+        + (f" + suppressed {report.suppressed} (erased people)" if report.suppressed else "")
+        + f"  ({report.sources} source(s), "
         f"{report.late_arrivals} late arrival(s))"
     )
     if report.no_brand:

@@ -80,12 +80,13 @@ class PullTask:
 
 @dataclass
 class PullReport:
-    """``read = stored + duplicates + quarantined`` holds for every pull."""
+    """``read = stored + duplicates + quarantined + suppressed`` holds for every pull."""
 
     read: int = 0
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    suppressed: int = 0  # mentions of people erased with forget-author, dropped at ingest
     sources: int = 0
     skipped: list[str] = field(default_factory=list)  # "source: why" for sources not pulled
     stopped_early: list[str] = field(default_factory=list)  # "source/query: why" (caps, page limits)
@@ -99,10 +100,11 @@ class PullReport:
         self.stored += upsert.inserted + upsert.updated
         self.duplicates += upsert.unchanged
         self.quarantined += upsert.quarantined + upsert.quarantine_repeats
+        self.suppressed += upsert.suppressed
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.stored + self.duplicates + self.quarantined
+        return self.read == self.stored + self.duplicates + self.quarantined + self.suppressed
 
     def as_dict(self) -> dict[str, int | str]:
         return {
@@ -110,6 +112,7 @@ class PullReport:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "quarantined": self.quarantined,
+            "suppressed": self.suppressed,
             "sources": self.sources,
             "late_arrivals": self.late_arrivals,
             "skipped": "; ".join(self.skipped),

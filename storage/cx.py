@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from journeypulse.errors import StorageError
 from journeypulse.record import content_hash
-from storage.ingest import chunks, dialect_insert
+from storage.ingest import chunks, dialect_insert, suppressed_pseudonyms
 from storage.records import (
     SENTIMENT_LABELS,
     AlertRow,
@@ -39,6 +39,7 @@ from storage.schema import (
     mention_table,
     quarantine_table,
     sentiment_table,
+    suppression_table,
 )
 from storage.views import view
 
@@ -333,6 +334,10 @@ def forget(conn: sa.Connection, pseudonyms: Sequence[str], raw: Sequence[str], n
     }
     for part in chunks(ids):  # foreign keys cascade on both dialects (SQLite: PRAGMA foreign_keys=ON)
         conn.execute(mention_table.delete().where(m.id.in_(part)))
+    # Remember the erased pseudonyms so that later pulls (overlap windows, backfills) do not store them again.
+    new_pseudonyms = sorted(set(p for p in pseudonyms if p) - suppressed_pseudonyms(conn, list(pseudonyms)))
+    if new_pseudonyms:
+        conn.execute(suppression_table.insert(), [{"pseudonym": p, "erased_at": now} for p in new_pseudonyms])
 
     needles = sorted({*pseudonyms, *(r for r in raw if len(r.lstrip("@")) >= 3)})
     anywhere = re.compile("|".join(rf"(?<![\w]){re.escape(n)}(?![\w])" for n in needles), re.IGNORECASE) if needles \

@@ -25,6 +25,7 @@ from storage.schema import (
     mention_table,
     quarantine_table,
     sentiment_table,
+    suppression_table,
 )
 
 CHUNK = 500
@@ -261,7 +262,10 @@ def store_batch(
     """
     storable: list[Mention] = []
     diverted: list[QuarantinedRow] = []
-    for mention in mentions:
+    erased = suppressed_pseudonyms(conn, [p for mention in mentions for p in _identities(mention)])
+    kept = [mention for mention in mentions if erased.isdisjoint(_identities(mention))]
+    suppressed = len(mentions) - len(kept)
+    for mention in kept:
         if not_after is not None and isinstance(mention.created_at, datetime) and mention.created_at > not_after:
             diverted.append(
                 QuarantinedRow(
@@ -289,5 +293,25 @@ def store_batch(
     if cursor is not None:
         write_cursor(conn, source, query, cursor, now)
     return UpsertReport(
-        inserted=inserted, updated=updated, unchanged=unchanged, quarantined=new, quarantine_repeats=repeats
+        inserted=inserted, updated=updated, unchanged=unchanged, quarantined=new, quarantine_repeats=repeats,
+        suppressed=suppressed,
     )
+
+
+def _identities(mention: Mention) -> list[str]:
+    """The pseudonyms a mention is stored under: its author and a contact-center customer / interaction id."""
+    found = [mention.author] if mention.author else []
+    for key in ("customer_id", "interaction_id"):
+        value = mention.metadata.get(key)
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
+
+
+def suppressed_pseudonyms(conn: sa.Connection, pseudonyms: Sequence[str]) -> set[str]:
+    """Those of ``pseudonyms`` that were erased (``forget-author``) and must not be stored again."""
+    found: set[str] = set()
+    for part in chunks(sorted(set(pseudonyms))):
+        found.update(conn.execute(sa.select(suppression_table.c.pseudonym)
+                                  .where(suppression_table.c.pseudonym.in_(part))).scalars())
+    return found

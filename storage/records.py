@@ -16,9 +16,10 @@ SENTIMENT_LABELS = ("negative", "neutral", "positive")
 class UpsertReport:
     """What one ``store_batch`` call did.
 
-    ``inserted + updated + unchanged`` equals the number of mentions passed in (a repeated id
-    within a batch is stored once and its repeats count as unchanged). ``quarantined`` counts
-    new quarantine rows, ``quarantine_repeats`` rows already quarantined earlier.
+    ``inserted + updated + unchanged + suppressed`` equals the number of mentions passed in (a repeated
+    id within a batch is stored once and its repeats count as unchanged). ``quarantined`` counts
+    new quarantine rows, ``quarantine_repeats`` rows already quarantined earlier; ``suppressed``
+    mentions of an erased person (``erasure_suppression``), dropped and never stored.
     """
 
     inserted: int = 0
@@ -26,6 +27,7 @@ class UpsertReport:
     unchanged: int = 0
     quarantined: int = 0
     quarantine_repeats: int = 0
+    suppressed: int = 0
 
     @property
     def stored(self) -> int:

@@ -327,6 +327,18 @@ class DbJourneyCorrection(Base):
     __table_args__ = (sa.Index("ix_journey_correction_mention_id", "mention_id"),)
 
 
+class DbErasureSuppression(Base):
+    """A pseudonym erased with ``forget-author``: mentions arriving later under it are dropped at ingest.
+
+    Holds only the keyed pseudonym (never a handle) and when it was erased, so an erased person is not
+    pulled back in by the next run, an overlap window or a backfill."""
+
+    __tablename__ = "erasure_suppression"
+
+    pseudonym: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class DbAlert(Base):
     """A raised alert; ``key`` = hash(rule, brand, stage, day, pain point), so a re-check adds nothing."""
 
@@ -359,4 +371,5 @@ coaching_review_table = Base.metadata.tables["coaching_review"]
 correction_table = Base.metadata.tables["sentiment_correction"]
 journey_correction_table = Base.metadata.tables["journey_correction"]
 alert_table = Base.metadata.tables["alert"]
+suppression_table = Base.metadata.tables["erasure_suppression"]
 summary_pain_table = Base.metadata.tables["summary_stage_pain_points"]

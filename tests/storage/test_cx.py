@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from journeypulse.errors import StorageError
+from journeypulse.privacy import ErasureTarget
 from journeypulse.record import Mention
 from storage import AlertRow, CoachingExampleRow, CoachingReviewRow, CorrectionRow, JourneyLinkRow, Store
 
@@ -207,3 +208,29 @@ def test_forgetting_an_author_cascades_to_every_derived_row_and_keeps_other_auth
     assert [c.mention_id for c in store.sentiment_corrections()] == [kept.id]
     assert [row[0] for row in store.query_view("v_current_journey_link", filters={}, limit=None)[1]] == [kept.id]
     assert store.counts()["mentions"] == 1
+
+
+def test_an_erased_author_is_not_stored_again_by_a_later_pull_and_the_batch_balances(
+    store: Store, make_mention: MakeMention
+) -> None:
+    first = make_mention("1", "first post", author="a_gone")
+    store.store_batch("sample", "q", [first], [], None)
+    store.forget_author("a_gone")
+    # the next run reads the same post again (overlap window) plus a new one by the same person and one by another
+    again = [first, make_mention("3", "new post", author="a_gone"), make_mention("4", "other", author="a_kept")]
+    report = store.store_batch("sample", "q", again, [], None)
+    assert (report.inserted, report.suppressed) == (1, 2)
+    assert report.inserted + report.updated + report.unchanged + report.suppressed == len(again)
+    assert store.counts()["mentions"] == 1
+    # forgetting twice records the pseudonym once
+    store.forget_author("a_gone")
+    assert store.store_batch("sample", "q", [first], [], None).suppressed == 1
+
+
+def test_a_contact_center_customer_erased_by_id_is_suppressed_on_later_exports(
+    store: Store, make_mention: MakeMention
+) -> None:
+    store.forget(ErasureTarget(pseudonyms=frozenset({"c_erased"}), raw=frozenset()))
+    rows = [_contact(make_mention, "x1", 0, "chat", "c_erased", "i_9"), _contact(make_mention, "x2", 0, "chat", "c_ok", None)]
+    report = store.store_batch("export", "q", rows, [], None)
+    assert (report.inserted, report.suppressed) == (1, 1)
