@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import httpx
 
 from escalation.messages import DeliveryError
+from journeypulse.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -171,20 +171,6 @@ def _safe_reason(reason: Reason, response: httpx.Response) -> str | None:
 def text_reason(response: httpx.Response) -> str | None:
     """A plain-text error body such as Slack's ``invalid_payload`` (only when short and plain)."""
     return response.text.strip() or None
-
-
-def retry_after_seconds(header: str | None, clock: Clock = utc_now) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or unreadable."""
-    if header is None:
-        return None
-    try:
-        return max(float(header), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(header) - clock()).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
 
 
 class _HideSecretUrls(logging.Filter):

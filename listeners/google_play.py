@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
+from journeypulse.retry_after import retry_after_seconds
 from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, check_base_url, overlap_seconds, send
 from listeners.cursors import TimeWindow, load_time_cursor
-from listeners.retry import TransientError, call_with_retries, retry_after_seconds
+from listeners.retry import TransientError, call_with_retries
 
 # Importing google_play_scraper turns off TLS verification for every urllib user in the process
 # (it replaces ssl._create_default_https_context); put the verifying default back.

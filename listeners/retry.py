@@ -13,8 +13,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -98,15 +96,3 @@ def call_with_retries(
     raise AssertionError("unreachable")  # the loop always returns or raises
 
 
-def retry_after_seconds(header: str | None, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or unreadable."""
-    if header is None:
-        return None
-    try:
-        return max(float(header), 0.0)
-    except ValueError:
-        pass
-    try:
-        return max((parsedate_to_datetime(header) - now()).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None

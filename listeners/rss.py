@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
+from journeypulse.retry_after import retry_after_seconds
 from listeners.base import BrandedListener, BrandMatcher, Item, Pseudonymise, overlap_seconds, send
 from listeners.cursors import TimeWindow
-from listeners.retry import TransientError, call_with_retries, retry_after_seconds
+from listeners.retry import TransientError, call_with_retries
 
 logger = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from journeypulse.errors import ListenerError
 from journeypulse.record import Cursor, Mention, QuarantinedRow
+from journeypulse.retry_after import retry_after_seconds
 from listeners.base import (
     BrandedListener,
     BrandMatcher,
@@ -33,7 +34,7 @@ from listeners.base import (
     send,
 )
 from listeners.cursors import TimeWindow, load_time_cursor
-from listeners.retry import TransientError, call_with_retries, retry_after_seconds
+from listeners.retry import TransientError, call_with_retries
 
 logger = logging.getLogger(__name__)
 

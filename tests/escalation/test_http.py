@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from escalation.http import Backoff, retry_after_seconds
+from escalation.http import Backoff
 from escalation.messages import DeliveryError, Destination, EscalationMessage
 from helpers.scripted_http import Reply, ScriptedServer, Sleeps
+from journeypulse.retry_after import retry_after_seconds
 
 Make = Callable[..., Destination]
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
