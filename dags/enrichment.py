@@ -5,9 +5,9 @@ bounded batches, so a retry after a failure resumes without duplicates or gaps. 
 of the `pipeline.enrich_shards` shards (disjoint parts of the mentions, by a hash of their id) hold
 work; `enrich` is mapped over them, one task per shard ("shard K of N" in the UI), on the `classify`
 queue and in the `journeypulse_classify` pool, whose slots (classify workers x each worker's
-concurrency) bound how many shards run at once. After the shards, `announce` updates the `journeypulse://mentions-enriched` Asset, with the counts
-in its `extra`, when this run linked mentions; when it found no work `announce` is skipped and
-no Asset event is emitted.
+concurrency) bound how many shards run at once. After the shards, `announce` updates the
+`journeypulse://mentions-enriched` Asset, with the counts in its `extra`, when this run enriched
+mentions; when it found no work `announce` is skipped and no Asset event is emitted.
 """
 
 from __future__ import annotations
