@@ -44,7 +44,7 @@ ENRICHED = Asset(name="mentions_enriched", uri=ENRICHED_URI)
     default_args={
         "execution_timeout": timedelta(hours=2),
         "retries": env_int("JOURNEYPULSE_ENRICH_RETRIES", 2),
-        "retry_delay": timedelta(minutes=1),
+        "retry_delay": timedelta(seconds=env_int("JOURNEYPULSE_ENRICH_RETRY_DELAY_S", 60)),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
     },
