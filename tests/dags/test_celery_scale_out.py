@@ -201,7 +201,7 @@ def _results(config: Path) -> dict[str, object]:
                            ("v_current_journey_link", ("mention_id", "stage", "pain_point", "exit_signal", "method"))):
             columns, rows = store.query_view(view, filters={}, limit=None)
             index = [columns.index(name) for name in keep]
-            found[view] = sorted(tuple(row[i] for i in index) for row in rows)
+            found[view] = sorted((tuple(row[i] for i in index) for row in rows), key=repr)
     return found
 
 
@@ -291,6 +291,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pg_server: str, redis_p
         "JOURNEYPULSE_TORCH_THREADS": "1",
     }
     topology = Topology(root, env)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("JOURNEYPULSE_PSEUDONYM_KEY", env["JOURNEYPULSE_PSEUDONYM_KEY"])  # this process reads the stores too
     pools = json.loads((REPO / "docker" / "pools.json").read_text(encoding="utf-8"))
     pools["journeypulse_classify"]["slots"] = len(WORKERS) * CONCURRENCY  # classify workers x per-worker concurrency
     (root / "pools.json").write_text(json.dumps(pools), encoding="utf-8")
@@ -312,20 +314,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, pg_server: str, redis_p
                                "pg_server": pg_server}
     finally:
         topology.stop()
+        patch.undo()
         _admin(pg_server, f'DROP DATABASE IF EXISTS "{meta_name}" WITH (FORCE)')
 
 
-def _journeypulse_run(root: Path, tiny_model: Path, files: list[Path]) -> dict[str, object]:
-    """What `journeypulse run` stores for the same input (SQLite, in-process)."""
+@pytest.fixture(scope="module")
+def run_results(deployment: tuple[Topology, MetaDB, dict[str, Any]]) -> dict[str, object]:
+    """What `journeypulse run` stores for the same input (SQLite, in-process, the same settings)."""
     from pipeline.cli import app
 
-    folder = root / "baseline"
-    folder.mkdir(exist_ok=True)
-    config = _write_config(folder / "journeypulse.yaml", folder / "data", tiny_model,
-                           f"sqlite:///{folder / 'journeypulse.db'}", files)
+    ctx = deployment[2]
+    folder = ctx["root"] / "baseline"
+    folder.mkdir()
+    config = _write_config(folder / "journeypulse.yaml", folder / "data", ctx["tiny_model"],
+                           f"sqlite:///{folder / 'journeypulse.db'}", ctx["files"])
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    return _results(config)
+    found = _results(config)
+    assert found["counts"]["mentions"] > 300  # type: ignore[index]
+    return found
 
 
 def _overlap(first: tuple[datetime, datetime], second: tuple[datetime, datetime]) -> bool:
@@ -333,10 +340,9 @@ def _overlap(first: tuple[datetime, datetime], second: tuple[datetime, datetime]
 
 
 def test_listening_and_sharded_enrichment_run_on_both_workers_in_parallel_and_store_what_run_stores(
-    deployment: tuple[Topology, MetaDB, dict[str, Any]], postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    deployment: tuple[Topology, MetaDB, dict[str, Any]], run_results: dict[str, object], postgres_url: str
 ) -> None:
     topology, meta, ctx = deployment
-    monkeypatch.setenv("JOURNEYPULSE_PSEUDONYM_KEY", topology.env["JOURNEYPULSE_PSEUDONYM_KEY"])
     _write_config(ctx["config"], ctx["root"] / "data", ctx["tiny_model"], postgres_url, ctx["files"])
     topology.airflow("dags", "unpause", "listening")  # @once: one run now; its Asset event starts enrichment
 
@@ -353,18 +359,15 @@ def test_listening_and_sharded_enrichment_run_on_both_workers_in_parallel_and_st
     assert _overlap((shards[0][4], shards[0][5]), (shards[1][4], shards[1][5])), (
         f"the shards did not run at the same time: {[(ti[3], ti[4], ti[5]) for ti in shards]}")
 
-    expected = _journeypulse_run(ctx["root"], ctx["tiny_model"], ctx["files"])
-    assert expected["counts"]["mentions"] > 300  # type: ignore[index]
-    assert _results(ctx["config"]) == expected
+    assert _results(ctx["config"]) == run_results
 
 
 def test_killing_a_worker_mid_shard_ends_with_the_same_results_after_the_retry_on_the_other_worker(
-    deployment: tuple[Topology, MetaDB, dict[str, Any]], empty_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+    deployment: tuple[Topology, MetaDB, dict[str, Any]], run_results: dict[str, object], empty_postgres_url: str
 ) -> None:
     from pipeline import steps
 
     topology, meta, ctx = deployment
-    monkeypatch.setenv("JOURNEYPULSE_PSEUDONYM_KEY", topology.env["JOURNEYPULSE_PSEUDONYM_KEY"])
     config = _write_config(ctx["config"], ctx["root"] / "data", ctx["tiny_model"], empty_postgres_url, ctx["files"])
     settings = steps.load_run_settings(config)
     with steps.open_store(settings) as store:  # a fresh store with the same input, not yet enriched
@@ -389,5 +392,4 @@ def test_killing_a_worker_mid_shard_ends_with_the_same_results_after_the_retry_o
     shard = next(ti for ti in meta.tis("enrichment", run_id) if ti[0] == "enrich" and ti[1] == victim[1])
     assert shard[2] == "success" and shard[6] >= 2, f"shard {victim[1]} was not retried: {shard} (killed {groups})"
     assert shard[3] == survivor, f"the retry of shard {victim[1]} ran on {shard[3]}, not on {survivor}"
-    expected = _journeypulse_run(ctx["root"], ctx["tiny_model"], ctx["files"])
-    assert _results(config) == expected
+    assert _results(config) == run_results
