@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,airflow]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,airflow,celery]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -170,6 +170,34 @@ def run_step(step: str, **kwargs: object) -> Report:
 
 
 @fail_fast
+def plan_enrich_shards() -> list[dict[str, int]]:
+    """The shards (of ``pipeline.enrich_shards``) holding mentions to enrich, as XCom-sized dicts.
+
+    Empty when there is nothing to enrich: the mapped ``enrich`` task then expands to no task.
+    """
+    export_connection_secrets()
+    from pipeline import steps
+
+    settings = steps.load_run_settings()
+    store = steps.open_store(settings)
+    try:
+        indexes = steps.plan_enrich(settings, store)
+    finally:
+        store.close()
+    count = settings.pipeline.enrich_shards
+    logger.info("%d of %d shards hold mentions to enrich: %s", len(indexes), count, indexes)
+    return [{"index": index, "count": count} for index in indexes]
+
+
+@fail_fast
+def run_enrich_shard(shard: Mapping[str, int], batch_size: int = 256) -> Report:
+    """Enrich one shard (``{"index": K, "count": N}`` from ``plan_enrich_shards``)."""
+    from pipeline import steps
+
+    return run_step("enrich", batch_size=batch_size, shard=steps.Shard(int(shard["index"]), int(shard["count"])))
+
+
+@fail_fast
 def list_pulls(kind: str, known_kinds: Iterable[str]) -> list[dict[str, str]]:
     """The enabled (source, query) pairs of one listener kind, as XCom-sized dicts.
 

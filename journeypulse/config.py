@@ -128,6 +128,10 @@ class PipelineConfig(_Strict):
     max_future_skew: timedelta = Field(
         default=timedelta(days=1), description="mentions dated further ahead of now are quarantined; "
         "a number of seconds or e.g. '30m', '12h', '1d'")
+    enrich_shards: int = Field(
+        default=1, ge=1, le=1024, description="parts the enrichment work is split into (mention shard key "
+        "modulo this): the enrichment DAG runs one mapped enrich task per shard with work, in parallel up to "
+        "the journeypulse_classify pool; keep it at least the pool's slots, and the same for all runs")
 
     @field_validator("max_future_skew", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from journeypulse.config import Settings
-from journeypulse.errors import PipelineError
+from journeypulse.errors import ConfigError, PipelineError
 from journeypulse.logs import configure_logging, level_for
 from pipeline import cli_analytics, cli_explore, cli_ops, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
@@ -26,7 +26,7 @@ from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
 
 if TYPE_CHECKING:
-    from storage import Store
+    from storage import Shard, Store
 
 app = typer.Typer(help="Social listening and multilingual sentiment mapped onto customer-journey stages.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -189,14 +189,28 @@ def link(config: ConfigOption = None, relink: Annotated[bool, typer.Option(help=
 
 @app.command()
 def enrich(config: ConfigOption = None, brand: Annotated[str | None, typer.Option()] = None,
-           since: SinceOption = None, until: UntilOption = None) -> None:
+           since: SinceOption = None, until: UntilOption = None,
+           shard: Annotated[int | None, typer.Option(help="enrich only this shard (0 to shards-1); shards run in "
+                                                          "parallel, e.g. one per process or host")] = None,
+           shards: Annotated[int | None, typer.Option(help="the shard count (default: pipeline.enrich_shards); "
+                                                           "needs --shard")] = None) -> None:
     """Classify sentiment and link journeys in one pass (each mention encoded once); resumable, idempotent."""
     settings = _settings(config)
     since, until = guard(lambda: steps.resolve_period(since, until))
-    with _store(settings) as store, _progress("enriching") as advance:
-        report = guard(lambda: steps.enrich(settings, store, brand=brand, since=since, until=until, advance=advance))
+    part = guard(lambda: _shard(settings, shard, shards))
+    with _store(settings) as store, _progress("enriching" if part is None else f"enriching {part}") as advance:
+        report = guard(lambda: steps.enrich(settings, store, brand=brand, since=since, until=until, shard=part,
+                                            advance=advance))
     console.print(f"classified: {report.classified} ({report.model_detail}); linked: {report.linked} "
                   f"({report.link_detail})", highlight=False, soft_wrap=True)
+
+
+def _shard(settings: Settings, shard: int | None, shards: int | None) -> Shard | None:
+    if shard is None:
+        if shards is not None:
+            raise ConfigError(f"--shards {shards} needs --shard K (the shard to enrich, 0 to {shards - 1})")
+        return None
+    return steps.enrich_shard(settings, shard, shards)
 
 
 @app.command()

@@ -33,6 +33,7 @@ from storage import (
     LanguageResult,
     MentionText,
     SentimentResult,
+    Shard,
     Store,
     UpsertReport,
 )
@@ -410,12 +411,14 @@ def classify(
     brand: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    shard: Shard | None = None,
     advance: Advance = _no_progress,
 ) -> StepReport:
     """Classify every mention that has no result for the model its language routes to.
 
     Models are loaded once per call. ``model_name`` overrides the default model (reprocessing);
-    per-language routes from the settings apply to the languages they name.
+    per-language routes from the settings apply to the languages they name. With ``shard`` only that
+    shard's mentions are classified (other shards may run at the same time).
     """
     from sentiment import load_sentiment_model  # heavy: imported only when classifying
 
@@ -424,7 +427,8 @@ def classify(
     done = 0
     plans: list[tuple[str, list[str] | None]] = [(name, [lang]) for lang, name in routes.items()]
     plans.append((model_config.name, None))
-    with store.step_lock("classify", on_wait=_waiting):  # concurrent runs would score the same rows twice
+    # Concurrent runs would score the same rows twice: one run per shard (or one whole-step run) at a time.
+    with store.step_lock("classify", shard=shard, on_wait=_waiting):
         for name, languages in plans:
             model = load_sentiment_model(model_config.model_copy(update={"name": name}), settings.cache_dir)
 
@@ -432,7 +436,7 @@ def classify(
                       languages: list[str] | None = languages) -> list[MentionText]:
                 return store.mentions_without_sentiment(
                     model.name, model.revision, batch_size, brand=brand, since=since, until=until,
-                    languages=languages, after_id=after,
+                    languages=languages, after_id=after, shard=shard,
                 )
 
             for page in _pages(fetch):
@@ -457,7 +461,7 @@ def classify(
                 )
                 done += len(rows)
                 advance(len(rows))
-    return StepReport("classify", done, f"model={model_config.name}")
+    return StepReport("classify", done, f"model={model_config.name}" + (f" {shard}" if shard else ""))
 
 
 # --------------------------------------------------------------------------- journeys
@@ -561,15 +565,18 @@ def link_journeys(
     brand: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    shard: Shard | None = None,
     advance: Advance = _no_progress,
 ) -> StepReport:
-    """Link every mention not yet linked under the current linker revision.
+    """Link every mention not yet linked under the current linker revision (of ``shard`` only, when given).
 
     ``journeys.method`` picks the linker: ``multitask`` (default; the journey heads over the sentiment
     model's features, revision = taxonomy version + digest of heads and encoder; the rules, method
     ``rules-fallback``, when the heads cannot be used), ``hybrid`` (taxonomy rules + the seed-set embedding
     classifier) or ``rules``. Models load once per call. ``enrich`` does this and ``classify`` in one pass.
     """
+    if relink and shard is not None and shard.count > 1:
+        raise ConfigError(f"relinking works on every mention at once, not on {shard}: drop the shard to relink")
     linking = resolve_linking(settings, None)
     model = None
     if linking.multitask is not None:
@@ -580,10 +587,11 @@ def link_journeys(
     done = 0
 
     def fetch(after: str | None) -> list[MentionText]:
-        return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until, after_id=after)
+        return store.mentions_without_links(version, batch_size, brand=brand, since=since, until=until,
+                                            after_id=after, shard=shard)
 
-    # One run per linker revision at a time: a second `link --relink` waits instead of interleaving.
-    with store.step_lock("link_journeys", version, on_wait=_waiting):
+    # One run per linker revision (and shard) at a time: a second `link --relink` waits instead of interleaving.
+    with store.step_lock("link_journeys", version, shard=shard, on_wait=_waiting):
         if relink:
             store.reset_links(version, brand=brand, since=since, until=until)
         for page in _pages(fetch):
@@ -606,9 +614,13 @@ def enrich(
     brand: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    shard: Shard | None = None,
     advance: Advance = _no_progress,
 ) -> EnrichReport:
     """Sentiment and journey links in one pass: each mention's text is read once and encoded once.
+
+    With ``shard`` only that shard's mentions are enriched: the shards of one count are disjoint and cover
+    every mention, run in parallel (each under its own lock) and each is resumable on its own.
 
     Selects mentions lacking the default model's current sentiment result or a link run under the
     current linker revision; one ``analyse`` call per page yields the sentiment scores and the
@@ -618,8 +630,8 @@ def enrich(
     encoder) runs ``classify`` then ``link_journeys``.
     """
     if settings.journeys.method == "hybrid":
-        classified = classify(settings, store, brand=brand, since=since, until=until, advance=advance)
-        relinked = link_journeys(settings, store, brand=brand, since=since, until=until)
+        classified = classify(settings, store, brand=brand, since=since, until=until, shard=shard, advance=advance)
+        relinked = link_journeys(settings, store, brand=brand, since=since, until=until, shard=shard)
         return EnrichReport("enrich", classified.processed + relinked.processed,
                             f"{classified.detail}; two passes (hybrid linker): {relinked.detail}",
                             classified.processed, relinked.processed, classified.detail, relinked.detail)
@@ -633,11 +645,11 @@ def enrich(
     after: str | None = None
     # The same locks as classify and link_journeys: a concurrent enrich, classify or link waits instead of
     # scoring or linking the same mentions twice.
-    with store.step_lock("classify", on_wait=_waiting), \
-            store.step_lock("link_journeys", linking.version, on_wait=_waiting):
+    with store.step_lock("classify", shard=shard, on_wait=_waiting), \
+            store.step_lock("link_journeys", linking.version, shard=shard, on_wait=_waiting):
         while page := store.mentions_to_enrich(model.name, model.revision, linking.version, batch_size,
                                                skip_languages=routes, brand=brand, since=since, until=until,
-                                               after_id=after):
+                                               after_id=after, shard=shard):
             after = page[-1].mention.id
             encode = [item for item in page if item.needs_sentiment or (item.needs_links and analyse is not None)]
             texts = [item.mention.text for item in encode]
@@ -674,13 +686,35 @@ def enrich(
             linked += len(rows)
             looked_at += len(page)
             advance(len(page))
-    model_detail = f"model={model.name}"
+    model_detail = f"model={model.name}" + (f" {shard}" if shard else "")
     if routes:
-        routed = classify(settings, store, batch_size=batch_size, brand=brand, since=since, until=until)
+        routed = classify(settings, store, batch_size=batch_size, brand=brand, since=since, until=until, shard=shard)
         model_detail += f"; routed languages {routes}: {routed.processed} by their own model"
         scored += routed.processed
     return EnrichReport("enrich", looked_at, f"classified={scored} linked={linked} {model_detail}; {linking.detail}",
                         scored, linked, model_detail, linking.detail)
+
+
+def enrich_shard(settings: Settings, index: int, count: int | None = None) -> Shard:
+    """Shard ``index`` of ``count`` (default: ``pipeline.enrich_shards``); a ConfigError names a bad pair."""
+    return Shard(index, settings.pipeline.enrich_shards if count is None else count)
+
+
+def plan_enrich(settings: Settings, store: Store) -> list[int]:
+    """Which of the ``pipeline.enrich_shards`` shards hold mentions ``enrich`` would process, in order.
+
+    Loads the model and linker ``enrich`` would use (their revisions decide what is missing) but scores
+    nothing. With ``model.routes`` every shard holding a mention in a routed language is included (those
+    results are checked by the shard's own ``classify`` of the routed models).
+    """
+    from sentiment import load_sentiment_model
+
+    count = settings.pipeline.enrich_shards
+    model = load_sentiment_model(settings.model, settings.cache_dir)
+    linking = resolve_linking(settings, model)
+    routes = list(settings.model.routes)
+    return store.shards_to_enrich(model.name, model.revision, linking.version, count,
+                                  skip_languages=routes, also_languages=routes)
 
 
 def _taxonomy_path(settings: Settings) -> Path | None:
@@ -713,14 +747,17 @@ __all__: Sequence[str] = [
     "check_sources",
     "PullReport",
     "PullTask",
+    "Shard",
     "StepReport",
     "JourneyLinking",
     "classify",
     "enrich",
+    "enrich_shard",
     "identify_languages",
     "link_journeys",
     "load_run_settings",
     "open_store",
+    "plan_enrich",
     "pull",
     "pull_tasks",
     "refresh_summaries",

@@ -21,6 +21,7 @@ from storage.records import (
     MentionText,
     QuarantineEntry,
     SentimentResult,
+    Shard,
     StageSummary,
     UpsertReport,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "MentionText",
     "QuarantineEntry",
     "SentimentResult",
+    "Shard",
     "StageSummary",
     "Store",
     "UpsertReport",

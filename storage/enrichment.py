@@ -1,7 +1,9 @@
 """Annotations on stored mentions: language, sentiment per model revision, journey links per taxonomy.
 
-Work queues (``*_without_*``) are keyset-paged by mention id. Saving sentiment keeps older results
-for comparison and moves ``is_current``; saving links replaces that taxonomy version's links.
+Work queues (``*_without_*``) are keyset-paged by mention id and may be limited to one ``Shard`` (the
+mentions whose ``shard_key`` is the shard's index modulo the shard count: for one count the shards are
+disjoint and cover every mention). Saving sentiment keeps older results for comparison and moves
+``is_current``; saving links replaces that taxonomy version's links.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from storage.records import (
     LanguageResult,
     MentionText,
     SentimentResult,
+    Shard,
 )
 from storage.schema import link_run_table, link_table, mention_table, sentiment_table
 
@@ -30,10 +33,18 @@ _M = mention_table.c
 _TEXT_COLUMNS = (_M.id, _M.text, _M.language, _M.language_hint, _M.channel, _M.source_kind, _M.brand, _M.created_at)
 
 
+def in_shard(shard: Shard) -> sa.ColumnElement[bool]:
+    """The mentions of ``shard`` (the same modulo on SQLite and PostgreSQL: the key is never negative)."""
+    return (_M.shard_key % shard.count) == shard.index
+
+
 def _window(
-    stmt: sa.Select[Any], brand: str | None, since: datetime | None, until: datetime | None, after_id: str | None
+    stmt: sa.Select[Any], brand: str | None, since: datetime | None, until: datetime | None, after_id: str | None,
+    shard: Shard | None = None,
 ) -> sa.Select[Any]:
-    """Filters shared by the work queues: brand, created_at in [since, until), id > after_id."""
+    """Filters shared by the work queues: brand, created_at in [since, until), id > after_id, the shard."""
+    if shard is not None and shard.count > 1:
+        stmt = stmt.where(in_shard(shard))
     if brand is not None:
         stmt = stmt.where(_M.brand == brand)
     if since is not None:
@@ -66,13 +77,14 @@ def without_sentiment(
     until: datetime | None,
     languages: Sequence[str] | None,
     after_id: str | None,
+    shard: Shard | None = None,
 ) -> list[MentionText]:
     s = sentiment_table.c
     scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision)
     stmt = sa.select(*_TEXT_COLUMNS).where(_M.language.is_not(None), ~scored.exists())
     if languages is not None:
         stmt = stmt.where(_M.language.in_(list(languages)))
-    return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
+    return _texts(conn, _window(stmt, brand, since, until, after_id, shard), limit)
 
 
 def without_links(
@@ -84,11 +96,25 @@ def without_links(
     since: datetime | None,
     until: datetime | None,
     after_id: str | None,
+    shard: Shard | None = None,
 ) -> list[MentionText]:
     r = link_run_table.c
     linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version)
     stmt = sa.select(*_TEXT_COLUMNS).where(~linked.exists())
-    return _texts(conn, _window(stmt, brand, since, until, after_id), limit)
+    return _texts(conn, _window(stmt, brand, since, until, after_id, shard), limit)
+
+
+def _enrich_condition(
+    model: str, revision: str, taxonomy_version: str, skip_languages: Sequence[str]
+) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """(needs the (model, revision) sentiment, needs a link run under ``taxonomy_version``) of a mention row."""
+    s, r = sentiment_table.c, link_run_table.c
+    scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision).exists()
+    linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version).exists()
+    scorable: sa.ColumnElement[bool] = _M.language.is_not(None)
+    if skip_languages:
+        scorable = sa.and_(scorable, _M.language.not_in(list(skip_languages)))
+    return sa.and_(scorable, ~scored), ~linked
 
 
 def without_sentiment_or_links(
@@ -103,22 +129,37 @@ def without_sentiment_or_links(
     since: datetime | None,
     until: datetime | None,
     after_id: str | None,
+    shard: Shard | None = None,
 ) -> list[EnrichmentItem]:
     """Mentions lacking the (model, revision) sentiment result (only those with a language outside
     ``skip_languages``) or any run under ``taxonomy_version``, ordered by id, with which of the two they lack."""
     if limit <= 0:
         raise StorageError(f"work-queue limit must be a positive number of mentions, got {limit}")
-    s, r = sentiment_table.c, link_run_table.c
-    scored = sa.select(s.id).where(s.mention_id == _M.id, s.model == model, s.revision == revision).exists()
-    linked = sa.select(r.mention_id).where(r.mention_id == _M.id, r.taxonomy_version == taxonomy_version).exists()
-    scorable: sa.ColumnElement[bool] = _M.language.is_not(None)
-    if skip_languages:
-        scorable = sa.and_(scorable, _M.language.not_in(list(skip_languages)))
-    needs_sentiment = sa.and_(scorable, ~scored)
-    stmt = sa.select(*_TEXT_COLUMNS, needs_sentiment.label("needs_sentiment"), (~linked).label("needs_links"))
-    stmt = _window(stmt.where(sa.or_(needs_sentiment, ~linked)), brand, since, until, after_id)
+    needs_sentiment, needs_links = _enrich_condition(model, revision, taxonomy_version, skip_languages)
+    stmt = sa.select(*_TEXT_COLUMNS, needs_sentiment.label("needs_sentiment"), needs_links.label("needs_links"))
+    stmt = _window(stmt.where(sa.or_(needs_sentiment, needs_links)), brand, since, until, after_id, shard)
     return [EnrichmentItem(MentionText(*row[:8]), bool(row[8]), bool(row[9]))
             for row in conn.execute(stmt.order_by(_M.id).limit(limit))]
+
+
+def shards_to_enrich(
+    conn: sa.Connection,
+    model: str,
+    revision: str,
+    taxonomy_version: str,
+    count: int,
+    *,
+    skip_languages: Sequence[str],
+    also_languages: Sequence[str],
+) -> list[int]:
+    """The indexes of the shards (of ``count``) holding a mention ``without_sentiment_or_links`` would return,
+    or one in ``also_languages`` (languages routed to other models, whose results are not checked here)."""
+    needs_sentiment, needs_links = _enrich_condition(model, revision, taxonomy_version, skip_languages)
+    work = sa.or_(needs_sentiment, needs_links)
+    if also_languages:
+        work = sa.or_(work, _M.language.in_(list(also_languages)))
+    shard = (_M.shard_key % count).label("shard")
+    return sorted(int(value) for value in conn.execute(sa.select(shard).where(work).distinct()).scalars())
 
 
 def _check_unit(what: str, value: float) -> None:

@@ -51,6 +51,15 @@ _CONTENT = (
 T = TypeVar("T")
 
 
+def shard_key(mention_id: str) -> int:
+    """The mention's fixed shard key: 31 bits of SHA-256 of its id (``shard = key % count`` in SQL).
+
+    Stored at ingest and never changed, so a mention stays in one shard for a given count; migration
+    0010 filled existing rows with the same formula.
+    """
+    return int.from_bytes(hashlib.sha256(mention_id.encode("utf-8", "surrogatepass")).digest()[:4], "big") >> 1
+
+
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -130,7 +139,8 @@ def upsert_mentions(conn: sa.Connection, mentions: Sequence[Mention], now: datet
             if old["text"] != mention.text:
                 text_changed.append(mention_id)
         rows.append(
-            {"id": mention_id, **content, "fetched_at": mention.fetched_at, "stored_at": now, "updated_at": now}
+            {"id": mention_id, **content, "fetched_at": mention.fetched_at, "stored_at": now, "updated_at": now,
+             "shard_key": shard_key(mention_id)}
         )
     if rows:
         stmt = dialect_insert(conn, mention_table)

@@ -9,7 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from journeypulse.errors import ConfigError
+
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+MAX_SHARDS = 1024
+"""The most shards enrichment may be split into (the shard key has 2**31 values; more shards than
+mentions per batch only add empty tasks)."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` of ``count`` disjoint parts of the mentions: those whose stored ``shard_key``
+    (a hash of the mention id, fixed at ingest) is ``index`` modulo ``count``.
+
+    For one ``count`` the parts cover every mention exactly once, on every database.
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.count <= MAX_SHARDS:
+            raise ConfigError(f"shard count {self.count} must be between 1 and {MAX_SHARDS}")
+        if not 0 <= self.index < self.count:
+            raise ConfigError(f"shard {self.index} of {self.count} does not exist: shards are numbered 0 to "
+                              f"{self.count - 1}")
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of {self.count}"
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,9 @@ class DbMention(Base):
     language_method: Mapped[str | None] = mapped_column(sa.String(50))
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # storage.ingest.shard_key(id), set at ingest: enrichment shard = shard_key % shard count. The server
+    # default only filled rows while migration 0010 ran; a row written without a key would land in shard 0.
+    shard_key: Mapped[int] = mapped_column(sa.Integer, server_default=sa.text("0"))
 
     __table_args__ = (
         sa.Index("ix_mention_brand_created_at", "brand", "created_at"),

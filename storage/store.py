@@ -39,6 +39,7 @@ from storage.records import (
     MentionText,
     QuarantineEntry,
     SentimentResult,
+    Shard,
     StageSummary,
     UpsertReport,
 )
@@ -181,14 +182,18 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
-    def step_lock(self, step: str, scope: str = "", *, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    def step_lock(self, step: str, scope: str = "", *, shard: Shard | None = None,
+                  on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
         """Hold ``step``'s lock for ``scope`` (e.g. a taxonomy revision) while the block runs.
 
         A concurrent run of the same step and scope waits; ``on_wait`` (default: a warning in the log) is
-        told "another run holds the lock on ...". See storage/locks.py.
+        told "another run holds the lock on ...". With ``shard`` (of more than one) the step's lock is shared
+        with the other shards and the shard's own lock is exclusive: shards run in parallel, one shard never
+        twice at once, and a whole-step run waits for every shard (and they for it). See storage/locks.py.
         """
         try:
-            with locks.step_lock(self._engine, step, scope, on_wait or log.warning):
+            with locks.step_lock(self._engine, step, scope, on_wait or log.warning,
+                                 shard=None if shard is None or shard.count == 1 else (shard.index, shard.count)):
                 yield
         except sa.exc.SQLAlchemyError as exc:
             raise StorageError(f"the lock on step {step} could not be taken on {self.dialect}: "
@@ -283,8 +288,10 @@ class Store:
         until: datetime | None = None,
         languages: Sequence[str] | None = None,
         after_id: str | None = None,
+        shard: Shard | None = None,
     ) -> list[MentionText]:
-        """Mentions with a language but no result from (model, revision), ordered by id, created in [since, until)."""
+        """Mentions with a language but no result from (model, revision), ordered by id, created in [since, until),
+        of ``shard`` only when given."""
         with self._transaction(f"listing mentions not scored by {model}@{revision}") as conn:
             return enrichment.without_sentiment(
                 conn,
@@ -296,6 +303,7 @@ class Store:
                 until=until,
                 languages=languages,
                 after_id=after_id,
+                shard=shard,
             )
 
     def save_sentiments(self, rows: Sequence[SentimentResult]) -> int:
@@ -315,14 +323,25 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         after_id: str | None = None,
+        shard: Shard | None = None,
     ) -> list[EnrichmentItem]:
         """Mentions lacking the (model, revision) sentiment (those with a language not in ``skip_languages``)
-        or a link run under ``taxonomy_version``, ordered by id, each saying which it lacks."""
+        or a link run under ``taxonomy_version``, ordered by id, each saying which it lacks (of ``shard`` only)."""
         with self._transaction(f"listing mentions to enrich with {model}@{revision} and {taxonomy_version!r}") as conn:
             return enrichment.without_sentiment_or_links(
                 conn, model, revision, taxonomy_version, limit, skip_languages=skip_languages, brand=brand,
-                since=since, until=until, after_id=after_id,
+                since=since, until=until, after_id=after_id, shard=shard,
             )
+
+    def shards_to_enrich(
+        self, model: str, revision: str, taxonomy_version: str, count: int, *,
+        skip_languages: Sequence[str] = (), also_languages: Sequence[str] = (),
+    ) -> list[int]:
+        """Which of ``count`` shards hold work for ``mentions_to_enrich`` (or a mention in ``also_languages``)."""
+        Shard(0, count)  # validates the count
+        with self._transaction(f"finding which of {count} shards hold mentions to enrich") as conn:
+            return enrichment.shards_to_enrich(conn, model, revision, taxonomy_version, count,
+                                               skip_languages=skip_languages, also_languages=also_languages)
 
     def mentions_without_links(
         self,
@@ -333,10 +352,11 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         after_id: str | None = None,
+        shard: Shard | None = None,
     ) -> list[MentionText]:
         with self._transaction(f"listing mentions not linked under taxonomy {taxonomy_version!r}") as conn:
             return enrichment.without_links(
-                conn, taxonomy_version, limit, brand=brand, since=since, until=until, after_id=after_id
+                conn, taxonomy_version, limit, brand=brand, since=since, until=until, after_id=after_id, shard=shard
             )
 
     def save_journey_links(

@@ -94,10 +94,32 @@ def test_enrichment_gives_every_mention_a_language_a_sentiment_and_journey_links
     assert counts["with_language"] == counts["with_sentiment"] == counts["linked"] == mentions
     (report,) = _reports(run, "enrich")
     assert (report["processed"], report["classified"], report["linked"]) == (mentions, mentions, mentions)
+    assert _reports(run, "plan") == [[{"index": 0, "count": 1}]]  # pipeline.enrich_shards defaults to 1
     assert _asset_events(run, "journeypulse://mentions-enriched/") == [{"processed": mentions}]
     again = dagbag.dags["enrichment"].test()  # type: ignore[attr-defined]
     _succeeded(again)
+    assert _reports(again, "plan") == [[]]  # no shard holds work: enrich expands to no task
     assert _states(again)[("announce", -1)] == "skipped"  # no work found: cx_daily's Asset not updated
+
+
+def test_enrichment_maps_one_labelled_enrich_task_per_shard_and_their_sum_is_every_mention(
+    dagbag: object, listened: dict[str, int], pipeline_config: Path
+) -> None:
+    import yaml
+
+    config = yaml.safe_load(pipeline_config.read_text(encoding="utf-8"))
+    config["pipeline"] = {"enrich_shards": 3}
+    pipeline_config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    run = dagbag.dags["enrichment"].test()  # type: ignore[attr-defined]
+    _succeeded(run)
+    shards = sorted((ti.map_index, ti.rendered_map_index) for ti in run.get_task_instances() if ti.task_id == "enrich")
+    assert shards == [(0, "shard 0 of 3"), (1, "shard 1 of 3"), (2, "shard 2 of 3")]
+    reports = _reports(run, "enrich")
+    mentions = listened["mentions"]
+    assert sum(int(r["processed"]) for r in reports) == mentions and all(r["processed"] for r in reports)
+    counts = _counts()
+    assert counts["with_sentiment"] == counts["linked"] == mentions
+    assert _asset_events(run, "journeypulse://mentions-enriched/") == [{"processed": mentions}]
 
 
 def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no_gaps(
@@ -113,11 +135,11 @@ def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no
 
     def load_then_fail_on_second_batch(*args: object, **kwargs: object) -> object:
         model = real_load(*args, **kwargs)
-        loads.append(1)
+        loads.append(1)  # the plan's load (scores nothing), then one per try of the shard
         real_score = model.score
 
         def score(texts: list[str]) -> list[object]:
-            if len(loads) == 1 and len(scored) == 1:
+            if len(loads) == 2 and len(scored) == 1:
                 raise RuntimeError("injected failure after the first batch was saved")
             scored.append(len(texts))
             return real_score(texts)
@@ -134,7 +156,7 @@ def test_a_failure_mid_classification_then_the_retry_leaves_no_duplicates_and_no
     _succeeded(run)
     (classify_ti,) = [ti for ti in run.get_task_instances() if ti.task_id == "enrich"]
     assert classify_ti.try_number == 2  # the first try failed, Airflow retried it
-    assert len(loads) == 2 and sum(scored) == mentions  # the retry scored only what was missing
+    assert len(loads) == 3 and sum(scored) == mentions  # the retry scored only what was missing
     counts = _counts()
     assert counts["with_sentiment"] == counts["linked"] == mentions  # one current result each, none missing
 

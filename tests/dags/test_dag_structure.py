@@ -59,12 +59,16 @@ def test_listening_announces_the_mentions_asset_that_schedules_enrichment(dagbag
     assert "journeypulse://mentions" in repr(enrichment.timetable.asset_condition)
 
 
-def test_enrichment_runs_languages_then_model_steps_on_the_classify_queue_one_at_a_time(dagbag: object) -> None:
+def test_enrichment_runs_languages_then_a_plan_then_one_mapped_enrich_per_shard_in_the_classify_pool(
+    dagbag: object,
+) -> None:
     dag = dagbag.dags["enrichment"]  # type: ignore[attr-defined]
-    assert _edges(dag) == {("identify_languages", "enrich"), ("enrich", "announce")}
-    for task_id in ("enrich",):  # sentiment model and journey heads, one encoder pass
-        assert dag.get_task(task_id).queue == "classify"
-        assert dag.get_task(task_id).pool == "journeypulse_classify"
+    assert _edges(dag) == {("identify_languages", "plan"), ("plan", "enrich"), ("enrich", "announce")}
+    enrich = dag.get_task("enrich")  # sentiment model and journey heads, one encoder pass, one task per shard
+    assert type(enrich).__name__.endswith("MappedOperator")
+    assert enrich.queue == "classify" and enrich.pool == "journeypulse_classify"
+    assert enrich.map_index_template == "{{ shard_label }}"
+    assert dag.get_task("plan").queue == "classify"  # it loads the model to know what is missing
     assert dag.get_task("identify_languages").queue == "default"
     assert dag.max_active_runs == 1 and dag.catchup is False
 

@@ -1,7 +1,7 @@
 """Erasure suppression: pseudonyms erased with forget-author, so later pulls do not store them again.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-07
 
 Holds the keyed pseudonym only (never a handle) and the erasure time.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
