@@ -531,6 +531,12 @@ def resolve_linking(settings: Settings, model: SentimentModel | None) -> Journey
         model = load_sentiment_model(settings.model, settings.cache_dir)
     revision = _feature_revision(model)
     linker, why = load_multitask_linker(rules, revision, heads_dir=_heads_path(settings))
+    backend = getattr(model, "backend", "torch")
+    if linker is not None and backend != "torch" and any(layer != "last" for layer in linker.layers):
+        # The int8 export returns only the pooled last layer; these heads also read an inner layer.
+        why = (f"the heads read the {'+'.join(linker.layers)} layers and model.backend {backend} exposes only "
+               "the last; use model.backend: torch for multitask links")
+        linker = None
     if linker is None:
         logger.warning("journey heads not used (%s); linking with the taxonomy rules, method %s", why,
                        FALLBACK_METHOD)

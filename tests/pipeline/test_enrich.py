@@ -190,3 +190,23 @@ def test_the_multitask_linker_gives_the_primary_stage_first_with_method_and_conf
     predictions = linker.predict(linker.features(features, [[] for _ in texts]))
     assert [p.stage for p in predictions] == [row[0].stage for row in links] or all(
         p.stage in {link.stage for link in row} for p, row in zip(predictions, links, strict=True))
+
+
+def test_on_the_int8_backend_heads_that_read_an_inner_layer_give_way_to_the_rules_and_say_why(
+    tmp_path: Path, tiny_model: Path, trained_heads: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from journeys.multitask import load_heads
+
+    settings = _settings(tmp_path, tiny_model, trained_heads)
+    settings = settings.model_copy(update={"model": settings.model.model_copy(update={"backend": "onnx-int8"})})
+    inner = load_heads(trained_heads).features.layers != ("last",)
+    with steps.open_store(settings) as store, caplog.at_level(logging.WARNING):
+        steps.pull(settings, store)
+        steps.identify_languages(settings, store)
+        report = steps.enrich(settings, store)
+        assert report.classified == report.linked == store.counts()["mentions"]
+        if inner:  # int8 returns only the pooled last layer
+            assert report.link_detail.startswith(f"method={FALLBACK_METHOD} taxonomy=")
+            assert any("exposes only the last; use model.backend: torch" in r.getMessage() for r in caplog.records)
+        else:  # heads on the last layer alone work on int8 too
+            assert report.link_detail.startswith("method=multitask")
