@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from journeypulse.config import EscalationRuleConfig, QuietHoursConfig
@@ -50,6 +50,7 @@ class Candidate:
     url: str | None
     published_at: datetime
     enriched_at: datetime
+    pulled_at: datetime
     sentiment: str | None
     sentiment_confidence: float | None
     question: bool | None
