@@ -70,11 +70,14 @@ class _Run:
     notes: list[str] = field(default_factory=list)
 
 
-def check_rules(settings: Settings) -> None:
-    """Raise ConfigError when a rule names a stage, pain point or exit type the taxonomy does not have."""
-    problems = taxonomy_problems(settings)
+def check_rules(settings: Settings, builder: MessageBuilder | None = None) -> MessageBuilder:
+    """Raise ConfigError when a rule names a stage, pain point or exit type the taxonomy does not have;
+    returns the message builder (playbook and taxonomy loaded once)."""
+    builder = builder or MessageBuilder(settings)
+    problems = taxonomy_problems(settings, builder.taxonomy)
     if problems:
         raise ConfigError(f"{settings.config_file or 'configuration'}: escalation.rules: " + "; ".join(problems))
+    return builder
 
 
 def escalate(
@@ -88,9 +91,8 @@ def escalate(
     config = settings.escalation
     if not config.enabled or not any(rule.enabled for rule in config.rules):
         return EscalateReport("escalate", 0, "escalation disabled or no enabled rules")
-    check_rules(settings)
+    builder = check_rules(settings)
     clock = clock or (lambda: datetime.now(UTC))
-    builder = MessageBuilder(settings)
     run = _Run(now=clock())
     with store.step_lock("escalate", on_wait=logger.warning):
         for rule in config.rules:

@@ -59,9 +59,8 @@ def _taxonomy(settings: Settings) -> Taxonomy:
     return load_taxonomy(_path(settings, settings.journeys.taxonomy))
 
 
-def taxonomy_problems(settings: Settings) -> list[str]:
+def taxonomy_problems(settings: Settings, taxonomy: Taxonomy) -> list[str]:
     """Rule conditions that name stages, pain points or exit types the configured taxonomy lacks."""
-    taxonomy = _taxonomy(settings)
     known = {"stages": set(taxonomy.stage_names), "pain_points": {p.name for p in taxonomy.pain_points},
              "exit_types": {e.name for e in taxonomy.exit_signals}}
     problems = []
@@ -78,8 +77,8 @@ class MessageBuilder:
     """Builds messages for one settings object (playbook and brand terms loaded once)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.playbook: Playbook = load_playbook(_path(settings, settings.journeys.playbook),
-                                                taxonomy=_taxonomy(settings))
+        self.taxonomy: Taxonomy = _taxonomy(settings)
+        self.playbook: Playbook = load_playbook(_path(settings, settings.journeys.playbook), taxonomy=self.taxonomy)
         self.keep = tuple(term for brand in settings.brands for term in brand.terms())
 
     @staticmethod
