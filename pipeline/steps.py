@@ -740,7 +740,11 @@ __all__: Sequence[str] = [
 _ANALYTICS_STEPS = ("write_cx_map", "select_coaching_candidates", "check_alerts")
 
 
-def __getattr__(name: str) -> Any:  # the analytics steps, typed in pipeline.analytics
+def __getattr__(name: str) -> Any:  # the analytics and escalation steps, typed in their modules
+    if name == "escalate":
+        from pipeline import escalate
+
+        return escalate.escalate
     if name in _ANALYTICS_STEPS:
         from pipeline import analytics
 
