@@ -13,7 +13,7 @@ from listeners.registry import LISTENER_KINDS
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 
-EXPECTED_DAGS = {"listening", "enrichment", "cx_daily", "reprocess", "escalation"}
+EXPECTED_DAGS = {"listening", "enrichment", "cx_daily", "reprocess", "escalations"}
 
 
 def _edges(dag: object) -> set[tuple[str, str]]:
@@ -83,8 +83,8 @@ def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
-def test_escalation_runs_the_escalate_step_on_the_enriched_asset_one_run_at_a_time(dagbag: object) -> None:
-    enrichment, escalation = dagbag.dags["enrichment"], dagbag.dags["escalation"]  # type: ignore[attr-defined]
+def test_escalations_runs_the_escalate_step_on_the_enriched_asset_one_run_at_a_time(dagbag: object) -> None:
+    enrichment, escalation = dagbag.dags["enrichment"], dagbag.dags["escalations"]  # type: ignore[attr-defined]
     assert set(escalation.task_dict) == {"escalate"}
     assert [a.uri.rstrip("/") for a in enrichment.get_task("announce").outlets] == ["journeypulse://mentions-enriched"]
     assert "journeypulse://mentions-enriched" in repr(escalation.timetable.asset_condition)

@@ -33,7 +33,7 @@ ENRICHED = Asset(name="mentions_enriched", uri=ENRICHED_URI)
         "max_retry_delay": timedelta(minutes=10),
     },
 )
-def escalation() -> None:
+def escalations() -> None:
     @task(multiple_outputs=False)
     def escalate() -> Report:
         return run_step("escalate")
@@ -41,4 +41,4 @@ def escalation() -> None:
     escalate()
 
 
-escalation()
+escalations()
