@@ -40,7 +40,11 @@ _GROUP_PAGE = 10_000
 
 def build_destination(name: str, config: DestinationConfig) -> Destination:
     """The destination client of ``escalation.destinations`` (httpx; credentials from the environment)."""
-    module = importlib.import_module("escalation.destinations")
+    try:
+        module = importlib.import_module("escalation.destinations")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"escalation destination {name!r}: the destination clients (escalation.destinations) "
+                          "are not installed") from exc
     destination: Destination = module.build_destination(name, config, os.environ)
     return destination
 
