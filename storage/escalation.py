@@ -116,8 +116,8 @@ def claim(conn: sa.Connection, rows: Sequence[EscalationClaim], now: datetime) -
             brand=row.brand, stage=row.stage, pain_point=row.pain_point, exit_type=row.exit_type,
             mentions=row.mentions, playbook_rule=row.playbook_rule, reply_language=row.reply_language,
             published_at=row.published_at, pulled_at=row.pulled_at, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["rule_id", "subject_key", "destination"])
-        claimed += int(conn.execute(stmt).rowcount)
+        ).on_conflict_do_nothing(index_elements=["rule_id", "subject_key", "destination"]).returning(_E.id)
+        claimed += len(conn.execute(stmt).all())  # rowcount is not reliable for INSERT .. RETURNING on psycopg
     return claimed
 
 
