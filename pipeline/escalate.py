@@ -13,8 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -313,9 +312,5 @@ def retry(settings: Settings, store: Store, ids: Sequence[int] = (), *, dead: bo
                           f"dead={run.dead}", 0, 0, run.sent, run.failed, run.dead, 0)
 
 
-def status_counts(rows: Sequence[EscalationRow]) -> Mapping[str, int]:
-    return dict(Counter(row.status for row in rows))
-
-
 __all__ = ["MAX_AGE", "DestinationFactory", "EscalateReport", "build_destination", "check_rules", "escalate",
-           "group_matches", "retry", "status_counts"]
+           "group_matches", "retry"]

@@ -329,3 +329,36 @@ def test_a_rule_naming_a_stage_the_taxonomy_lacks_is_a_config_error_at_start(sto
     with pytest.raises(ConfigError, match=r"\(bad\)\.stages: \['checkout_typo'\] not in the taxonomy"):
         escalate(settings([{"id": "bad", "destinations": ["hook"], "stages": ["checkout_typo"]}]), store,
                  destination_factory=Factory())
+
+
+def test_the_cli_escalates_lists_by_status_and_retries_dead_rows(sqlite_url: str, tmp_path: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipeline import escalate as escalate_module
+    from pipeline.cli import app
+
+    with Store.open(sqlite_url) as setup:
+        add(setup, "1", "refund please Sorami", stage="exit", exit_type="refund_request")
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({
+        "data_dir": str(tmp_path / "data"), "brands": [{"name": "Sorami"}], "storage": {"url": sqlite_url},
+        "escalation": {"destinations": {"hook": {"kind": "webhook", "url": "http://127.0.0.1:9/h", "max_runs": 1}},
+                       "rules": [REFUND_RULE]}}), encoding="utf-8")
+    runner = CliRunner()
+    monkeypatch.setattr(escalate_module, "build_destination",
+                        Factory(failures=[DeliveryError("hook: HTTP 503", retryable=True, status_code=503)]))
+    failed = runner.invoke(app, ["escalate", "-c", str(config)])
+    assert failed.exit_code == 1 and "1 dead" in failed.output, failed.output
+    listed = runner.invoke(app, ["escalations", "list", "-c", str(config), "--status", "dead"])
+    assert listed.exit_code == 0 and "(1 rows, newest first)" in listed.output, listed.output
+    assert "dead" in listed.output and "503" in listed.output  # status and the last error (the table wraps at 80)
+    assert "(0 rows" in runner.invoke(app, ["escalations", "list", "-c", str(config), "--status", "sent"]).output
+    assert runner.invoke(app, ["escalations", "list", "-c", str(config), "--status", "lost"]).exit_code == 2
+    assert runner.invoke(app, ["escalations", "retry", "-c", str(config)]).exit_code == 2
+    monkeypatch.setattr(escalate_module, "build_destination", Factory())
+    retried = runner.invoke(app, ["escalations", "retry", "-c", str(config), "--dead"])
+    assert retried.exit_code == 0 and "retried 1: 1 sent" in retried.output, retried.output
+    with Store.open(sqlite_url) as store:
+        assert [row.status for row in store.escalations.rows()] == ["sent"]
