@@ -12,7 +12,7 @@ import yaml
 from journeypulse.config import load_settings
 from journeypulse.errors import ConfigError
 
-HOOK = {"kind": "webhook", "url": "http://127.0.0.1:8765/escalations"}
+HOOK = {"kind": "webhook", "url": "http://127.0.0.1:8765/escalations", "secrets": {"signing_key": "JP_HMAC_KEY"}}
 
 
 def write(tmp_path: Path, escalation: dict[str, Any]) -> Path:

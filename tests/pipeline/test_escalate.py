@@ -24,6 +24,7 @@ from storage import JourneyLinkRow, SentimentResult, Store
 from storage.escalation import EscalationLedger
 
 NOW = datetime.now(UTC)
+HOOK = {"kind": "webhook", "url": "http://127.0.0.1:9/h", "secrets": {"signing_key": "JP_TEST_SIGNING_KEY"}}
 
 
 @dataclass
@@ -73,7 +74,7 @@ def store(store_url: str) -> Iterator[Store]:
 def settings(rules: list[dict[str, Any]], **destinations: dict[str, Any]) -> Settings:
     return Settings.model_validate({
         "brands": [{"name": "Sorami", "products": ["Sorami Pay"]}],
-        "escalation": {"destinations": destinations or {"hook": {"kind": "webhook", "url": "http://127.0.0.1:9/h"}},
+        "escalation": {"destinations": destinations or {"hook": HOOK},
                        "rules": rules},
     })
 
@@ -148,7 +149,8 @@ def test_re_running_sends_nothing_twice_and_a_newly_enriched_mention_is_sent_on_
 def test_a_crash_between_send_and_record_resends_with_the_same_idempotency_key(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     add(store, "1", "refund please Sorami", stage="exit", exit_type="refund_request")
-    config = settings([{**REFUND_RULE, "destinations": ["desk"]}], desk={"kind": "zendesk", "url": "https://a.zendesk.com"})
+    config = settings([{**REFUND_RULE, "destinations": ["desk"]}], desk={"kind": "zendesk", "url": "https://a.zendesk.com",
+                                                                "secrets": {"email": "ZD_EMAIL", "api_token": "ZD_TOKEN"}})
     factory = Factory()
 
     def crash(*_: object, **__: object) -> None:
@@ -186,7 +188,7 @@ def test_without_idempotency_support_the_resend_after_a_crash_duplicates_and_is_
 
 def test_retryable_failures_wait_for_later_runs_and_end_dead_after_max_runs(store: Store) -> None:
     add(store, "1", "refund please Sorami", stage="exit", exit_type="refund_request")
-    config = settings([REFUND_RULE], hook={"kind": "webhook", "url": "http://127.0.0.1:9/h", "max_runs": 2})
+    config = settings([REFUND_RULE], hook={**HOOK, "max_runs": 2})
     failing = Factory(failures=[DeliveryError("hook: HTTP 503", retryable=True, status_code=503)] * 5)
     first = escalate(config, store, destination_factory=failing)
     assert (first.failed, first.dead) == (1, 0)
@@ -280,8 +282,9 @@ def test_the_rate_cap_defers_the_rest_to_the_next_hour(store: Store) -> None:
 def test_contact_details_reach_only_ticket_destinations_of_a_rule_that_allows_them(store: Store) -> None:
     add(store, "1", "Sorami refund please, mail ana@example.com", stage="exit", exit_type="refund_request")
     rule = {**REFUND_RULE, "destinations": ["hook", "desk"], "include_contact_details": True}
-    config = settings([rule], hook={"kind": "webhook", "url": "http://127.0.0.1:9/h"},
-                      desk={"kind": "freshdesk", "url": "https://acme.freshdesk.com"})
+    config = settings([rule], hook=HOOK, desk={"kind": "freshdesk", "url": "https://acme.freshdesk.com",
+                                               "secrets": {"api_key": "FD_KEY"},
+                                               "params": {"requester_email": "social@acme.example"}})
     factory = Factory()
     escalate(config, store, destination_factory=factory)
     texts = {m.idempotency_key: m.text for m in factory.service.requests}
@@ -344,7 +347,7 @@ def test_the_cli_escalates_lists_by_status_and_retries_dead_rows(sqlite_url: str
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({
         "data_dir": str(tmp_path / "data"), "brands": [{"name": "Sorami"}], "storage": {"url": sqlite_url},
-        "escalation": {"destinations": {"hook": {"kind": "webhook", "url": "http://127.0.0.1:9/h", "max_runs": 1}},
+        "escalation": {"destinations": {"hook": {**HOOK, "max_runs": 1}},
                        "rules": [REFUND_RULE]}}), encoding="utf-8")
     runner = CliRunner()
     monkeypatch.setattr(escalate_module, "build_destination",

@@ -55,7 +55,7 @@ class JsonPost:
     """Posts the message as JSON (the engine's side of the contract), standing in for the webhook client."""
 
     def __init__(self, name: str, config: DestinationConfig) -> None:
-        self.name, self.kind, self.supports_idempotency_key, self.url = name, config.kind, True, config.url
+        self.name, self.kind, self.supports_idempotency_key, self.url = name, config.kind, True, str(config.url)
 
     def send(self, message: EscalationMessage) -> DeliveryReceipt:
         response = httpx.post(self.url, json=dataclasses.asdict(message), timeout=5,
@@ -64,6 +64,11 @@ class JsonPost:
             raise DeliveryError(f"{self.name}: HTTP {response.status_code}", retryable=response.status_code >= 500,
                                 status_code=response.status_code)
         return DeliveryReceipt(response.status_code)
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOURNEYPULSE_WEBHOOK_KEY", "k" * 40)  # the example's webhook signs with this key
 
 
 def _config(write_config: Callable[..., Path], url: str, receiver_url: str) -> Path:
