@@ -22,6 +22,9 @@ STATUSES = ("pending", "sent", "failed", "dead")
 
 
 def print_report(report: escalation_step.EscalateReport) -> None:
+    if report.detail == escalation_step.DISABLED:
+        console.print("escalations: off (escalation.enabled is false or no rule is enabled)", highlight=False)
+        return
     console.print(f"escalations: {report.matched} matched, {report.claimed} new, {report.sent} sent, "
                   f"{report.failed} failed (retried next run), {report.dead} dead, {report.deferred} deferred "
                   f"({report.processed} enriched mentions looked at)", highlight=False)

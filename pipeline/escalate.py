@@ -34,6 +34,7 @@ Clock = Callable[[], datetime]
 MAX_AGE = timedelta(days=2)
 """Mentions first stored longer ago than this are never escalated (a relink of old data must not page anyone)."""
 _PAGE = 500
+DISABLED = "escalation disabled or no enabled rules"
 _GROUP_PAGE = 10_000
 
 
@@ -93,7 +94,7 @@ def escalate(
     """Match newly enriched mentions against the rules, claim each delivery once, deliver what is due."""
     config = settings.escalation
     if not config.enabled or not any(rule.enabled for rule in config.rules):
-        return EscalateReport("escalate", 0, "escalation disabled or no enabled rules")
+        return EscalateReport("escalate", 0, DISABLED)
     builder = check_rules(settings)
     clock = clock or (lambda: datetime.now(UTC))
     run = _Run(now=clock())
@@ -312,5 +313,5 @@ def retry(settings: Settings, store: Store, ids: Sequence[int] = (), *, dead: bo
                           f"dead={run.dead}", 0, 0, run.sent, run.failed, run.dead, 0)
 
 
-__all__ = ["MAX_AGE", "DestinationFactory", "EscalateReport", "build_destination", "check_rules", "escalate",
+__all__ = ["DISABLED", "MAX_AGE", "DestinationFactory", "EscalateReport", "build_destination", "check_rules", "escalate",
            "group_matches", "retry"]
