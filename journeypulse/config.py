@@ -249,8 +249,9 @@ class EscalationRuleConfig(_Strict):
     volume: VolumeConfig | None = Field(default=None, description="escalate spikes of matching mentions as one "
                                         "group message instead of each mention")
     quiet_hours: QuietHoursConfig | None = None
-    max_per_hour: int | None = Field(default=None, ge=1, le=10_000, description="at most this many escalations "
-                                     "of this rule per hour (per destination); the rest wait for the next hour")
+    max_per_hour: int | None = Field(default=None, ge=1, le=10_000, description="at most this many subjects "
+                                     "(mentions or volume groups) escalated by this rule in any hour, each to all its "
+                                     "destinations; the rest wait for the next hour")
     include_contact_details: bool = Field(default=False, description="keep e-mail addresses and phone numbers in "
                                           "the text sent to ticket destinations (zendesk, freshdesk) only")
 
