@@ -68,6 +68,7 @@ STEPS = frozenset(
         "write_cx_map",
         "select_coaching_candidates",
         "check_alerts",
+        "escalate",
     }
 )
 

@@ -124,6 +124,14 @@ class LanguageConfig(_Strict):
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 
 
+def _parse_duration(value: object) -> object:
+    """'30m', '12h', '1d', '45s' -> timedelta; anything else is left to pydantic (seconds, ISO 8601)."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
+        return timedelta(**{unit: float(match[1])})
+    return value
+
+
 class PipelineConfig(_Strict):
     max_future_skew: timedelta = Field(
         default=timedelta(days=1), description="mentions dated further ahead of now are quarantined; "
@@ -136,10 +144,7 @@ class PipelineConfig(_Strict):
     @field_validator("max_future_skew", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        if isinstance(value, str) and (match := _DURATION.match(value)):
-            unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match[2]]
-            return timedelta(**{unit: float(match[1])})
-        return value
+        return _parse_duration(value)
 
     @field_validator("max_future_skew")
     @classmethod
@@ -261,19 +266,147 @@ def _check_params(kind: str, params: dict[str, JsonValue]) -> None:
                              "ticket under, e.g. the brand's social inbox)")
 
 
+ENGAGEMENT_METRICS = ("likes", "reposts", "replies")
+"""Public engagement a rule may ask for; which metadata key holds each, per source, is in
+``escalation.rules.ENGAGEMENT_KEYS`` (sources that report none leave the condition undecided)."""
+
+
+class QuietHoursConfig(_Strict):
+    """A daily window (local time of ``timezone``) in which a rule sends nothing; its matches wait and are
+    sent when the window ends. ``start`` after ``end`` spans midnight (22:00-07:00)."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time")
+    timezone: str = Field(default="UTC", description="IANA name, e.g. Asia/Ho_Chi_Minh")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as Asia/Bangkok)") from exc
+        return zone
+
+
+class VolumeConfig(_Strict):
+    """Escalate a spike once: ``min_mentions`` matching mentions published within ``window``."""
+
+    min_mentions: int = Field(ge=2, le=100_000)
+    window: timedelta = Field(description="e.g. '30m', '2h'")
+    per_brand: bool = Field(default=True, description="count each brand's mentions apart")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return _parse_duration(value)
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0) or value > timedelta(days=7):
+            raise ValueError("must be more than 0 and at most 7 days")
+        return value
+
+
 class EscalationRuleConfig(_Strict):
-    """One routing rule: which enriched mentions (or volume spikes) go to which destinations."""
+    """One routing rule: which enriched mentions (or volume spikes) go to which destinations.
+
+    Every condition that is set must hold (AND); a list condition holds when the mention's value is one
+    of the list (OR). Stage, pain point and exit type names are checked against the taxonomy when the
+    escalate step starts.
+    """
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     destinations: list[str] = Field(min_length=1)
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    # conditions, quiet hours, rate caps and volume windows: see docs/escalation (filled by the rule engine)
+    enabled: bool = True
+    brands: list[str] = Field(default=[], description="brand names; empty = any")
+    sources: list[str] = Field(default=[], description="source names; empty = any")
+    channels: list[str] = Field(default=[], description="channels (x, reddit, app_review, ...); empty = any")
+    languages: list[str] = Field(default=[], description="identified languages (ISO 639-1); empty = any")
+    stages: list[str] = Field(default=[], description="journey stages (any current link); empty = any")
+    pain_points: list[str] = Field(default=[], description="pain points (any current link); empty = any")
+    exit_signal: bool | None = Field(default=None, description="true: some link carries an exit signal; "
+                                     "false: none does")
+    exit_types: list[str] = Field(default=[], description="exit types (cancellation, refund_request, ...); "
+                                  "implies an exit signal")
+    sentiment: list[Literal["negative", "neutral", "positive"]] = Field(default=[], description="current sentiment "
+                                                                           "label; empty = any")
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0, description="sentiment confidence at least")
+    max_confidence: float | None = Field(default=None, ge=0.0, le=1.0, description="sentiment confidence at most")
+    min_link_confidence: float | None = Field(default=None, ge=0.0, le=1.0,
+                                              description="confidence of the link that met the journey conditions")
+    question: bool | None = Field(default=None, description="true: the journey heads read the mention as a "
+                                  "question (mentions linked without the heads have no answer and do not match)")
+    min_engagement: dict[Literal["likes", "reposts", "replies"], int] = Field(
+        default={}, description="public engagement at least, where the source reports it")
+    unknown_engagement: Literal["match", "skip"] = Field(
+        default="match", description="a mention whose source reports no such count: match (default) or skip")
+    volume: VolumeConfig | None = Field(default=None, description="escalate spikes of matching mentions as one "
+                                        "group message instead of each mention")
+    quiet_hours: QuietHoursConfig | None = None
+    max_per_hour: int | None = Field(default=None, ge=1, le=10_000, description="at most this many subjects "
+                                     "(mentions or volume groups) escalated by this rule in any hour, each to all its "
+                                     "destinations; the rest wait for the next hour")
+    include_contact_details: bool = Field(default=False, description="keep e-mail addresses and phone numbers in "
+                                          "the text sent to ticket destinations (zendesk, freshdesk) only")
+
+    @field_validator("min_engagement")
+    @classmethod
+    def _non_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(v < 0 for v in value.values()):
+            raise ValueError("engagement thresholds must be 0 or more")
+        return value
+
+    @field_validator("destinations")
+    @classmethod
+    def _unique_destinations(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("a destination is named twice")
+        return names
+
+
+TICKET_KINDS = ("zendesk", "freshdesk")
+"""Destination kinds that open a ticket (the only ones ``include_contact_details`` applies to)."""
 
 
 class EscalationConfig(_Strict):
     enabled: bool = True
     destinations: dict[str, DestinationConfig] = {}
     rules: list[EscalationRuleConfig] = []
+    initial_lookback: timedelta = Field(
+        default=timedelta(days=1), description="a rule's first run considers mentions enriched this far back "
+        "(later runs: those enriched since its previous run)")
+    overlap: timedelta = Field(default=timedelta(minutes=5), description="re-read this much behind a rule's "
+                               "watermark so a slow enrichment commit is not missed (claims never repeat)")
+
+    @field_validator("initial_lookback", "overlap", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return _parse_duration(value)
+
+    @model_validator(mode="after")
+    def _rules_name_known_destinations(self) -> EscalationConfig:
+        ids = [r.id for r in self.rules]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"rule ids must be unique, repeated: {', '.join(repeated)}")
+        for rule in self.rules:
+            unknown = [d for d in rule.destinations if d not in self.destinations]
+            if unknown:
+                raise ValueError(f"rule {rule.id!r} names destinations {unknown} that are not configured "
+                                 f"(configured: {sorted(self.destinations)})")
+            if rule.include_contact_details and not any(self.destinations[d].kind in TICKET_KINDS
+                                                        for d in rule.destinations):
+                raise ValueError(f"rule {rule.id!r}: include_contact_details applies to ticket destinations "
+                                 f"({', '.join(TICKET_KINDS)}) and the rule names none")
+            if (rule.min_confidence is not None and rule.max_confidence is not None
+                    and rule.min_confidence > rule.max_confidence):
+                raise ValueError(f"rule {rule.id!r}: min_confidence is above max_confidence")
+        return self
 
 
 class PrivacyConfig(_Strict):

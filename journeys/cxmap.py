@@ -20,7 +20,7 @@ import html
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -432,6 +432,30 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def escalation_section(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A static table of escalations per rule, stage and pain point (counts and times only, no text).
+
+    ``rows`` carry rule_id, stage, pain_point, escalations, sent, dead and avg_minutes_pulled_to_sent
+    (``v_escalation_summary``), most escalations first; an empty list renders nothing.
+    """
+    if not rows:
+        return ""
+
+    def minutes(value: object) -> str:
+        return "" if value is None else f"{float(value):.1f}"  # type: ignore[arg-type]
+
+    body = "".join(
+        f"<tr><td>{_e(r['rule_id'])}</td><td>{_e(r['stage'])}</td><td>{_e(r['pain_point'] or '')}</td>"
+        f"<td>{int(r['escalations'])}</td><td>{int(r['sent'])}</td><td>{int(r['dead'])}</td>"
+        f"<td>{minutes(r['avg_minutes_pulled_to_sent'])}</td></tr>"
+        for r in rows
+    )
+    return ('<section class="escalations"><h2>Escalations</h2><p class="sub">Mentions routed to the support team, '
+            "per rule, stage and pain point (all brands and time; time = minutes from pull to delivery).</p>"
+            "<table><thead><tr><th>rule</th><th>stage</th><th>pain point</th><th>escalations</th><th>sent</th>"
+            f"<th>dead</th><th>avg minutes</th></tr></thead><tbody>{body}</tbody></table></section>")
+
+
 def render_cx_map(data: dict[str, Any], *, out_path: Path | str) -> Path:
     """Write the map (``build_cx_map``'s data) as one offline HTML file; return its path.
 
@@ -452,6 +476,7 @@ def render_cx_map(data: dict[str, Any], *, out_path: Path | str) -> Path:
         '<label>Period<select id="f-period"></select></label></form>'
         '<p id="summary" class="sub"></p><p id="privacy" class="privacy"></p>'
         '<div id="stages" class="stages"></div>'
+        f"{escalation_section(data.get('escalations', []))}"
         "<noscript>This map draws itself with JavaScript, inside this file and offline; allow scripts for this file.</noscript>"
         f'<script type="application/json" id="cx-data">{payload}</script>'
         f"<script>{_JS}</script></body></html>\n"

@@ -309,11 +309,17 @@ class MultiTaskLinker:
 
     def link_encoded(self, items: Sequence[tuple[str, str | None, str | None]], encoded: np.ndarray) -> list[list[Link]]:
         """Links for each (text, language, channel) given its encoder row (same order)."""
+        return self.link_encoded_with_questions(items, encoded)[0]
+
+    def link_encoded_with_questions(self, items: Sequence[tuple[str, str | None, str | None]], encoded: np.ndarray,
+                                    ) -> tuple[list[list[Link]], list[bool]]:
+        """``link_encoded`` plus the question head's answer per text (same order)."""
         rule_links = ([self.rules.link(text, language=lang, channel=channel) for text, lang, channel in items]
                       if self.heads.features.rules else [[] for _ in items])
         predictions = self.predict(self.features(encoded, rule_links))
-        return [self.links(p, self.rules.taxonomy.touchpoint(channel))
-                for p, (_, _, channel) in zip(predictions, items, strict=True)]
+        links = [self.links(p, self.rules.taxonomy.touchpoint(channel))
+                 for p, (_, _, channel) in zip(predictions, items, strict=True)]
+        return links, [p.question for p in predictions]
 
 
 def fallback_links(rules: RuleLinker, items: Sequence[tuple[str, str | None, str | None]]) -> list[list[Link]]:

@@ -183,7 +183,7 @@ def find_spans(text: str, *, language: str | None = None, keep: Iterable[str] = 
     return [(start, end, kind) for start, end, kind, _ in _taken(text, language, keep)]
 
 
-def redact(text: str, *, language: str | None = None, keep: Iterable[str] = ()) -> Redacted:
+def redact(text: str, *, language: str | None = None, keep: Iterable[str] = (), allow: Iterable[str] = ()) -> Redacted:
     """Replace personal data in ``text`` with ``[KIND]`` placeholders.
 
     ``language`` (ISO 639-1, e.g. ``"vi"``) narrows national phone formats to that language's
@@ -192,9 +192,15 @@ def redact(text: str, *, language: str | None = None, keep: Iterable[str] = ()) 
     addresses or handles (e.g. the brand's ``terms()``, which include its support handle such as
     ``@SoramiCare``). International ``+cc`` numbers, emails, links, handles, cards, order numbers,
     street addresses and names after a title are always redacted; business lines (toll-free,
-    shared-cost) are not personal data and stay.
+    shared-cost) are not personal data and stay. ``allow`` names kinds left in the text (e.g.
+    ``{"EMAIL", "PHONE"}`` for a ticket system that needs the customer's contact details); they are
+    still found first, so they never turn into a neighbouring kind.
     """
-    taken = _taken(text, language, keep)
+    allowed = frozenset(allow)
+    unknown = sorted(allowed - set(KINDS))
+    if unknown:
+        raise ValueError(f"redaction kinds {unknown} are not among {list(KINDS)}")
+    taken = [span for span in _taken(text, language, keep) if span[2] not in allowed]
     out, pos = [], 0
     for start, end, _, replacement in taken:
         out.append(text[pos:start])

@@ -185,6 +185,12 @@ def build_map_data(settings: Settings, store: Store, brand: str | None, since: d
     )
 
 
+def _escalation_summary(store: Store, brand: str | None) -> list[dict[str, object]]:
+    """``v_escalation_summary`` rows (of one brand, or all), most escalations first, for the map's section."""
+    columns, rows = store.query_view("v_escalation_summary", filters={"brand": brand} if brand else {}, limit=50)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
 def _slug(value: str) -> str:
     return re.sub(r"[^\w]+", "-", value.casefold()).strip("-_") or "brand"
 
@@ -203,6 +209,7 @@ def write_cx_map(
     name = settings.brand(brand).name if brand is not None else None
     start, end = map_period(store, None, since, until)
     data = build_map_data(settings, store, name, start, end)
+    data["escalations"] = _escalation_summary(store, name)
     folder = out_dir or settings.data_dir / "reports"
     prefix = "cx-map-" if name is None else f"cx-map-{_slug(name)}-"
     target = folder / f"{prefix}{data['period'][0]}_{data['period'][1]}.html"

@@ -20,7 +20,7 @@ from rich.table import Table
 from journeypulse.config import Settings
 from journeypulse.errors import ConfigError, PipelineError
 from journeypulse.logs import configure_logging, level_for
-from pipeline import cli_analytics, cli_explore, cli_ops, steps
+from pipeline import cli_analytics, cli_escalation, cli_explore, cli_ops, steps
 from pipeline.cli_common import ConfigOption, console, err_console, guard
 from pipeline.cli_model import model_app
 from pipeline.linker_eval import app as journeys_app
@@ -40,6 +40,8 @@ app.command("label")(cli_analytics.label)
 app.add_typer(cli_analytics.alerts_app, name="alerts")
 app.command("forget-author")(cli_analytics.forget_author)
 app.add_typer(cli_ops.quarantine_app, name="quarantine")
+app.add_typer(cli_escalation.escalations_app, name="escalations")
+app.command("escalate")(cli_escalation.escalate_command)
 app.add_typer(model_app, name="model")
 app.add_typer(journeys_app, name="journeys")
 
@@ -224,7 +226,7 @@ def summarise(config: ConfigOption = None, brand: Annotated[str | None, typer.Op
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """The whole pipeline: pull, store, identify language, classify + link stages (one pass), summarise."""
+    """The whole pipeline: pull, store, identify language, classify + link stages (one pass), escalate, summarise."""
     settings = _settings(config)
     with _store(settings) as store:
         with _progress("pulling") as advance:
@@ -235,12 +237,14 @@ def run(config: ConfigOption = None) -> None:
             languages = guard(lambda: steps.identify_languages(settings, store, advance=advance))
         with _progress("classifying sentiment and linking journeys (one pass)") as advance:
             enriched = guard(lambda: steps.enrich(settings, store, advance=advance))
+        escalated = guard(lambda: steps.escalate(settings, store))
         guard(lambda: steps.refresh_summaries(settings, store))
         cx_map = guard(lambda: steps.write_cx_map(settings, store))
         console.print(
             f"languages identified: {languages.processed}; classified: {enriched.classified} "
             f"({enriched.model_detail}); linked: {enriched.linked} ({enriched.link_detail})"
         )
+        cli_escalation.print_report(escalated)
         counts = store.counts()
         console.print(f"database: {settings.database_url}  ({counts.get('mentions', 0)} mentions, "
                       f"{counts.get('quarantined', 0)} quarantined)", highlight=False)

@@ -484,18 +484,25 @@ class JourneyLinking:
 
     def link(self, items: Sequence[tuple[str, str | None, str | None]],
              features: np.ndarray | None = None) -> list[list[Link]]:
+        return self.link_with_questions(items, features)[0]
+
+    def link_with_questions(self, items: Sequence[tuple[str, str | None, str | None]],
+                            features: np.ndarray | None = None) -> tuple[list[list[Link]], list[bool | None]]:
+        """Links per item and the question head's answer (None where no heads linked: rules, hybrid)."""
         from journeys import link_all
         from journeys.multitask import fallback_links
 
         if self.multitask is not None:
             if features is None:
                 raise ScoringError("the multi-task journey linker needs the sentiment model's features")
-            return self.multitask.link_encoded(items, features)
+            links, questions = self.multitask.link_encoded_with_questions(items, features)
+            return links, list(questions)
+        unknown: list[bool | None] = [None] * len(items)
         if self.hybrid is not None:
-            return link_all(self.hybrid, items)
+            return link_all(self.hybrid, items), unknown
         if self.fallback:
-            return fallback_links(self.rules, items)
-        return link_all(self.rules, items)
+            return fallback_links(self.rules, items), unknown
+        return link_all(self.rules, items), unknown
 
 
 def _heads_path(settings: Settings) -> Path | None:
@@ -604,9 +611,10 @@ def link_journeys(
             features = None
             if model is not None and linking.multitask is not None:
                 _, features = model.analyse([row.text for row in page], linking.multitask.layers)  # type: ignore[attr-defined]
-            found = linking.link([_item(row) for row in page], features)
+            found, questions = linking.link_with_questions([_item(row) for row in page], features)
             store.save_journey_links(version, {row.id: links for row, links in zip(page, _link_rows(found),
-                                                                                   strict=True)})
+                                                                                   strict=True)},
+                                     {row.id: q for row, q in zip(page, questions, strict=True)})
             done += len(page)
             advance(len(page))
     return StepReport("link_journeys", done, linking.detail)
@@ -681,13 +689,14 @@ def enrich(
             to_link = [i for i, item in enumerate(encode) if item.needs_links] if features is not None else []
             if features is not None:
                 rows = [encode[i].mention for i in to_link]
-                found = linking.link([_item(r) for r in rows], features[to_link])
+                found, questions = linking.link_with_questions([_item(r) for r in rows], features[to_link])
             else:
                 rows = [item.mention for item in page if item.needs_links]
-                found = linking.link([_item(r) for r in rows])
+                found, questions = linking.link_with_questions([_item(r) for r in rows])
             if rows:
                 store.save_journey_links(linking.version,
-                                         {r.id: links for r, links in zip(rows, _link_rows(found), strict=True)})
+                                         {r.id: links for r, links in zip(rows, _link_rows(found), strict=True)},
+                                         {r.id: q for r, q in zip(rows, questions, strict=True)})
             scored += len(results)
             linked += len(rows)
             looked_at += len(page)
@@ -777,7 +786,11 @@ __all__: Sequence[str] = [
 _ANALYTICS_STEPS = ("write_cx_map", "select_coaching_candidates", "check_alerts")
 
 
-def __getattr__(name: str) -> Any:  # the analytics steps, typed in pipeline.analytics
+def __getattr__(name: str) -> Any:  # the analytics and escalation steps, typed in their modules
+    if name == "escalate":
+        from pipeline import escalate
+
+        return escalate.escalate
     if name in _ANALYTICS_STEPS:
         from pipeline import analytics
 

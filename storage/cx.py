@@ -33,6 +33,7 @@ from storage.schema import (
     coaching_example_table,
     coaching_review_table,
     correction_table,
+    escalation_table,
     journey_correction_table,
     link_run_table,
     link_table,
@@ -331,6 +332,7 @@ def forget(conn: sa.Connection, pseudonyms: Sequence[str], raw: Sequence[str], n
         "coaching_example": _count(conn, coaching_example_table, "mention_id", ids),
         "coaching_review": _count(conn, coaching_review_table, "mention_id", ids),
         "sentiment_correction": _count(conn, correction_table, "mention_id", ids),
+        "escalation": _count(conn, escalation_table, "mention_id", ids),
     }
     for part in chunks(ids):  # foreign keys cascade on both dialects (SQLite: PRAGMA foreign_keys=ON)
         conn.execute(mention_table.delete().where(m.id.in_(part)))
@@ -371,7 +373,7 @@ def forget(conn: sa.Connection, pseudonyms: Sequence[str], raw: Sequence[str], n
         mentions=len(ids), sentiments=counts["sentiment"], links=counts["journey_link"],
         coaching_examples=counts["coaching_example"], coaching_reviews=counts["coaching_review"],
         corrections=counts["sentiment_correction"], link_runs=counts["journey_link_run"],
-        quarantine=len(quarantined), alerts=len(alerts), texts_scrubbed=scrubbed,
+        quarantine=len(quarantined), alerts=len(alerts), escalations=counts["escalation"], texts_scrubbed=scrubbed,
         examples_scrubbed=examples_scrubbed, matched=tuple(sorted(matched)),
     )
 

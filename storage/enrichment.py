@@ -276,9 +276,12 @@ def _check_link(mention_id: str, link: JourneyLinkRow) -> None:
 
 
 def save_links(
-    conn: sa.Connection, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]], now: datetime
+    conn: sa.Connection, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]], now: datetime,
+    questions: Mapping[str, bool | None] | None = None,
 ) -> int:
-    """Replace these mentions' links for the version, mark them linked (current run); returns links written."""
+    """Replace these mentions' links for the version, mark them linked (current run); returns links written.
+
+    ``questions``: per mention, whether the journey heads read it as a question (absent/None: not predicted)."""
     if not taxonomy_version:
         raise StorageError("taxonomy_version must be non-empty (use the taxonomy file's version string)")
     for mention_id, links in links_by_mention.items():
@@ -300,9 +303,10 @@ def save_links(
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["mention_id", "taxonomy_version"],
-            set_={"linked_at": stmt.excluded.linked_at, "is_current": True},
+            set_={"linked_at": stmt.excluded.linked_at, "is_current": True, "question": stmt.excluded.question},
         ),
-        [{"mention_id": m, "taxonomy_version": taxonomy_version, "linked_at": now, "is_current": True} for m in ids],
+        [{"mention_id": m, "taxonomy_version": taxonomy_version, "linked_at": now, "is_current": True,
+          "question": (questions or {}).get(m)} for m in ids],
     )
     values = [
         {

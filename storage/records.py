@@ -290,6 +290,7 @@ class ForgetReport:
     link_runs: int = 0
     quarantine: int = 0
     alerts: int = 0
+    escalations: int = 0  # escalation rows of the person's mentions (deleted with them)
     texts_scrubbed: int = 0  # other people's mentions that named the person (name replaced by "[erased]")
     examples_scrubbed: int = 0  # the same in coaching-library texts
     summary_rows: int = 0  # summary rows rewritten from the remaining data
@@ -307,7 +308,89 @@ class ForgetReport:
             ("sentiment_correction", "deleted", self.corrections),
             ("quarantine", "deleted", self.quarantine),
             ("alert", "deleted", self.alerts),
+            ("escalation", "deleted", self.escalations),
             ("mention (other authors)", "name replaced by [erased]", self.texts_scrubbed),
             ("coaching_example (others)", "name replaced by [erased]", self.examples_scrubbed),
             ("summary tables", "rebuilt", self.summary_rows),
         ]
+
+
+@dataclass(frozen=True)
+class CandidateLink:
+    """One current journey link of an escalation candidate (``exit_signal`` names the exit type)."""
+
+    stage: str
+    pain_point: str | None
+    exit_signal: str | None
+    confidence: float
+
+
+@dataclass(frozen=True)
+class EscalationCandidate:
+    """An enriched mention as the escalation rules read it: text, current sentiment and current links."""
+
+    mention_id: str
+    brand: str | None
+    source: str
+    source_kind: str
+    channel: str | None
+    language: str | None
+    text: str
+    url: str | None
+    created_at: datetime
+    stored_at: datetime
+    linked_at: datetime
+    question: bool | None
+    label: str | None
+    sentiment_confidence: float | None
+    links: tuple[CandidateLink, ...]
+    metadata: dict[str, str | int | float | bool | None]
+
+
+@dataclass(frozen=True)
+class EscalationClaim:
+    """A delivery to claim: (rule, subject, destination) is inserted once, ``pending``, before sending."""
+
+    rule_id: str
+    subject_key: str
+    destination: str
+    mention_id: str | None
+    priority: str
+    idempotency_key: str
+    brand: str | None
+    stage: str | None
+    pain_point: str | None
+    exit_type: str | None
+    mentions: int
+    playbook_rule: str | None
+    reply_language: str | None
+    published_at: datetime
+    pulled_at: datetime
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """One stored delivery (no payload: messages are rebuilt from the mention when re-sent)."""
+
+    id: int
+    rule_id: str
+    subject_key: str
+    destination: str
+    mention_id: str | None
+    status: str
+    priority: str
+    idempotency_key: str
+    attempts: int
+    runs: int
+    external_id: str | None
+    status_code: int | None
+    last_error: str | None
+    brand: str | None
+    stage: str | None
+    pain_point: str | None
+    mentions: int
+    published_at: datetime
+    pulled_at: datetime
+    created_at: datetime
+    first_attempt_at: datetime | None
+    sent_at: datetime | None

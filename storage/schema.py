@@ -142,6 +142,7 @@ class DbJourneyLinkRun(Base):
     taxonomy_version: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     is_current: Mapped[bool] = mapped_column(sa.Boolean)
+    question: Mapped[bool | None] = mapped_column(sa.Boolean)  # the journey heads' answer; None: not predicted
 
     __table_args__ = (
         sa.Index("ix_journey_link_run_version", "taxonomy_version"),
@@ -362,6 +363,66 @@ class DbAlert(Base):
     __table_args__ = (sa.Index("ix_alert_brand_day", "brand", "day"),)
 
 
+ESCALATION_STATUSES = ("pending", "sent", "failed", "dead")
+
+
+class DbEscalation(Base):
+    """One delivery of a rule's subject (a mention, or a volume group) to one destination; claimed once.
+
+    The row is inserted (``pending``) before the message is sent, so the unique (rule, subject,
+    destination) makes every delivery happen once; it holds no message text, payload or secret.
+    """
+
+    __tablename__ = "escalation"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    rule_id: Mapped[str] = mapped_column(sa.String(64))
+    subject_key: Mapped[str] = mapped_column(sa.String(200))  # the mention id, or volume:<brand>:<time>
+    destination: Mapped[str] = mapped_column(sa.String(100))
+    mention_id: Mapped[str | None] = mapped_column(
+        sa.String(32), sa.ForeignKey("mention.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(sa.String(10))
+    priority: Mapped[str] = mapped_column(sa.String(10))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+    runs: Mapped[int] = mapped_column(sa.Integer)
+    external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    brand: Mapped[str | None] = mapped_column(sa.String(200))
+    stage: Mapped[str | None] = mapped_column(sa.String(100))
+    pain_point: Mapped[str | None] = mapped_column(sa.String(100))
+    exit_type: Mapped[str | None] = mapped_column(sa.String(100))
+    mentions: Mapped[int] = mapped_column(sa.Integer)
+    playbook_rule: Mapped[str | None] = mapped_column(sa.String(100))
+    reply_language: Mapped[str | None] = mapped_column(sa.String(20))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pulled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        sa.UniqueConstraint("rule_id", "subject_key", "destination"),
+        sa.CheckConstraint("status IN ('pending', 'sent', 'failed', 'dead')", name="status"),
+        sa.Index("ix_escalation_status", "status"),
+        sa.Index("ix_escalation_mention_id", "mention_id"),
+        sa.Index("ix_escalation_rule_id_created_at", "rule_id", "created_at"),
+    )
+
+
+class DbEscalationWatermark(Base):
+    """Per rule: mentions linked before ``linked_until`` have been evaluated (the next run re-reads an overlap)."""
+
+    __tablename__ = "escalation_watermark"
+
+    rule_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    linked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 mention_table = Base.metadata.tables["mention"]
 cursor_table = Base.metadata.tables["source_cursor"]
 sentiment_table = Base.metadata.tables["sentiment"]
@@ -376,3 +437,5 @@ journey_correction_table = Base.metadata.tables["journey_correction"]
 alert_table = Base.metadata.tables["alert"]
 suppression_table = Base.metadata.tables["erasure_suppression"]
 summary_pain_table = Base.metadata.tables["summary_stage_pain_points"]
+escalation_table = Base.metadata.tables["escalation"]
+watermark_table = Base.metadata.tables["escalation_watermark"]

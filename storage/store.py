@@ -24,6 +24,7 @@ from journeypulse.privacy import ErasureTarget, Pseudonymiser, scrub_quarantined
 from journeypulse.record import Cursor, Mention, QuarantinedRow
 from storage import cx, enrichment, facts, ingest, locks, views
 from storage import migrate as migrations
+from storage.escalation import EscalationLedger
 from storage.records import (
     AlertRow,
     CoachingExampleRow,
@@ -199,6 +200,11 @@ class Store:
             raise StorageError(f"the lock on step {step} could not be taken on {self.dialect}: "
                                f"{getattr(exc, 'orig', exc)}") from exc
 
+    @property
+    def escalations(self) -> EscalationLedger:
+        """Escalation deliveries: candidates, claims, outcomes, watermarks (storage/escalation.py)."""
+        return EscalationLedger(self._transaction)
+
     def __enter__(self) -> Self:
         return self
 
@@ -360,11 +366,14 @@ class Store:
             )
 
     def save_journey_links(
-        self, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]]
+        self, taxonomy_version: str, links_by_mention: Mapping[str, Sequence[JourneyLinkRow]],
+        questions: Mapping[str, bool | None] | None = None,
     ) -> int:
-        """Atomically replace these mentions' links for the version and mark them linked; returns links written."""
+        """Atomically replace these mentions' links for the version and mark them linked; returns links written.
+
+        ``questions``: the journey heads' question answer per mention (None or absent: not predicted)."""
         with self._transaction(f"saving journey links of {len(links_by_mention)} mentions") as conn:
-            return enrichment.save_links(conn, taxonomy_version, links_by_mention, _now())
+            return enrichment.save_links(conn, taxonomy_version, links_by_mention, _now(), questions)
 
     def reset_links(self, taxonomy_version: str, *, brand: str | None = None, since: datetime | None = None,
                     until: datetime | None = None) -> int:

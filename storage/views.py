@@ -163,6 +163,44 @@ VIEW_COLUMNS: dict[str, dict[str, TypeEngine[Any]]] = {
         "question": _INT,
         "needs_review": _INT,
     },
+    "v_escalations": {
+        "id": _INT,
+        "rule_id": _STR,
+        "destination": _STR,
+        "status": _STR,
+        "priority": _STR,
+        "brand": _STR,
+        "stage": _STR,
+        "pain_point": _STR,
+        "exit_type": _STR,
+        "mentions": _INT,
+        "mention_id": _STR,
+        "external_id": _STR,
+        "attempts": _INT,
+        "runs": _INT,
+        "playbook_rule": _STR,
+        "reply_language": _STR,
+        "published_at": _TS,
+        "pulled_at": _TS,
+        "created_at": _TS,
+        "sent_at": _TS,
+        "day": _DAY,
+        "minutes_published_to_sent": _FLOAT,
+        "minutes_pulled_to_sent": _FLOAT,
+    },
+    "v_escalation_summary": {
+        "brand": _STR,
+        "rule_id": _STR,
+        "stage": _STR,
+        "pain_point": _STR,
+        "escalations": _INT,
+        "sent": _INT,
+        "waiting": _INT,
+        "dead": _INT,
+        "mentions": _INT,
+        "avg_minutes_pulled_to_sent": _FLOAT,
+        "max_minutes_pulled_to_sent": _FLOAT,
+    },
     "v_contact_center_levels": {
         "brand": _STR,
         "channel": _STR,
@@ -188,9 +226,12 @@ _ORDER: dict[str, tuple[str, ...]] = {
     "v_contact_center_events": ("customer_id", "created_at", "mention_id"),
     "v_contact_center_levels": ("brand", "channel"),
     "v_journey_facts": ("created_at", "mention_id", "stage"),
+    "v_escalations": ("created_at", "id"),
+    "v_escalation_summary": ("escalations", "brand", "rule_id", "stage", "pain_point"),
     "summary_stage_pain_points": ("brand", "stage", "mentions", "pain_point"),
 }
-_DESCENDING = {("v_stage_pain_points", "mentions"), ("summary_stage_pain_points", "mentions")}
+_DESCENDING = {("v_stage_pain_points", "mentions"), ("summary_stage_pain_points", "mentions"),
+               ("v_escalation_summary", "escalations")}
 
 EQUALITY_FILTERS = ("brand", "source", "language", "stage")
 DAY_FILTERS = ("since", "until")  # inclusive day range on the view's ``day`` column

@@ -208,3 +208,37 @@ def test_cx_daily_refreshes_summaries_writes_the_map_and_selects_coaching(
     assert "2026-10-04" in written.name  # the 28-day window ending at the logical date, not wall-clock now
     (alerts,) = _reports(run, "check_alerts")
     assert "day=2026-10-31" in str(alerts["detail"])  # the run covers the day before its midnight
+
+
+def test_escalations_sends_newly_enriched_matches_once_after_enrichment(
+    dagbag: object, listened: dict[str, int], pipeline_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from escalation.messages import DeliveryReceipt, EscalationMessage
+    from journeypulse.config import DestinationConfig
+    from pipeline import escalate
+
+    sent: list[EscalationMessage] = []
+
+    class Recording:  # stands in for the webhook service's client; the step, storage and claims are real
+        def __init__(self, name: str, config: DestinationConfig) -> None:
+            self.name, self.kind, self.supports_idempotency_key = name, config.kind, True
+
+        def send(self, message: EscalationMessage) -> DeliveryReceipt:
+            sent.append(message)
+            return DeliveryReceipt(200)
+
+    config = yaml.safe_load(pipeline_config.read_text(encoding="utf-8"))
+    config["escalation"]["enabled"] = True
+    pipeline_config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setattr(escalate, "build_destination", Recording)
+    _succeeded(dagbag.dags["enrichment"].test())  # type: ignore[attr-defined]
+    run = dagbag.dags["escalations"].test()  # type: ignore[attr-defined]
+    _succeeded(run)
+    (report,) = _reports(run, "escalate")
+    assert report["sent"] == len(sent) > 0 and report["failed"] == report["dead"] == 0
+    again = dagbag.dags["escalations"].test()  # type: ignore[attr-defined]
+    _succeeded(again)
+    (second,) = _reports(again, "escalate")
+    assert (second["claimed"], second["sent"]) == (0, 0) and len(sent) == report["sent"]

@@ -13,7 +13,7 @@ from listeners.registry import LISTENER_KINDS
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 
-EXPECTED_DAGS = {"listening", "enrichment", "cx_daily", "reprocess"}
+EXPECTED_DAGS = {"listening", "enrichment", "cx_daily", "reprocess", "escalations"}
 
 
 def _edges(dag: object) -> set[tuple[str, str]]:
@@ -87,6 +87,15 @@ def test_cx_daily_refreshes_summaries_then_writes_the_map_then_selects_coaching(
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
+def test_escalations_runs_the_escalate_step_on_the_enriched_asset_one_run_at_a_time(dagbag: object) -> None:
+    enrichment, escalation = dagbag.dags["enrichment"], dagbag.dags["escalations"]  # type: ignore[attr-defined]
+    assert set(escalation.task_dict) == {"escalate"}
+    assert [a.uri.rstrip("/") for a in enrichment.get_task("announce").outlets] == ["journeypulse://mentions-enriched"]
+    assert "journeypulse://mentions-enriched" in repr(escalation.timetable.asset_condition)
+    assert escalation.max_active_runs == 1 and escalation.catchup is False
+    assert escalation.get_task("escalate").retries >= 1
+
+
 def test_reprocess_is_manual_with_model_window_brand_and_what_params(dagbag: object) -> None:
     dag = dagbag.dags["reprocess"]  # type: ignore[attr-defined]
     assert type(dag.timetable).__name__ == "NullTimetable"
@@ -110,7 +119,7 @@ def test_parsing_imports_no_model_code_and_looks_up_no_connections_or_variables(
         from airflow.dag_processing.dagbag import BundleDagBag
         bag = BundleDagBag(dag_folder={str(DAGS)!r}, bundle_path={str(DAGS)!r}, bundle_name="dags-folder")
         assert not bag.import_errors, bag.import_errors
-        assert len(bag.dag_ids) == 4, bag.dag_ids
+        assert len(bag.dag_ids) == 5, bag.dag_ids
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in {{"torch", "transformers", "storage", "sentiment"}})
         print("HEAVY=" + ",".join(heavy))
         """

@@ -129,3 +129,17 @@ def test_an_empty_period_and_reversed_dates_are_handled():
     assert data["totals"] == [] and data["cells"] == [] and data["scopes"] == {}
     with pytest.raises(ValueError, match="ends 2026-11-01 before it starts"):
         build_cx_map([], stages=STAGES, period_start=MONDAY, period_end=date(2026, 11, 1), title="x")
+
+
+def test_the_map_lists_escalations_per_rule_stage_and_pain_point_without_any_text() -> None:
+    from journeys.cxmap import escalation_section
+
+    rows = [{"rule_id": "public-exits", "stage": "exit", "pain_point": None, "escalations": 4, "sent": 3, "dead": 1,
+             "avg_minutes_pulled_to_sent": 0.25},
+            {"rule_id": "refund-delays", "stage": "support", "pain_point": "refund_delay", "escalations": 2, "sent": 2,
+             "dead": 0, "avg_minutes_pulled_to_sent": None}]
+    html_text = escalation_section(rows)
+    assert "<h2>Escalations</h2>" in html_text
+    assert "<td>public-exits</td><td>exit</td><td></td><td>4</td><td>3</td><td>1</td><td>0.2</td>" in html_text
+    assert "<td>refund_delay</td><td>2</td><td>2</td><td>0</td><td></td>" in html_text
+    assert escalation_section([]) == ""

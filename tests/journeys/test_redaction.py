@@ -133,3 +133,12 @@ def test_redacting_twice_changes_nothing_and_counts_only_use_known_kinds():
     assert redact(once.text).text == once.text
     assert set(once.counts_by_kind) <= set(KINDS)
     assert once.total == 6
+
+
+def test_allowed_kinds_stay_in_the_text_and_everything_else_is_still_redacted() -> None:
+    text = "write to ana.lima@example.com or call +55 11 91234-5678, @ana_l on x"
+    kept = redact(text, allow={"EMAIL", "PHONE"})
+    assert "ana.lima@example.com" in kept.text and "+55 11 91234-5678" in kept.text
+    assert "[HANDLE]" in kept.text and kept.counts_by_kind == {"HANDLE": 1}
+    with pytest.raises(ValueError, match="not among"):
+        redact(text, allow={"SECRETS"})

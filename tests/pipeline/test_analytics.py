@@ -27,7 +27,8 @@ VIEWS_MD = (REPO / "storage" / "VIEWS.md").read_text(encoding="utf-8")
 SAMPLE_PII = ("jamie.r@example.com", "0912 345 678", "SRM-60277314", "+63 917 555 0190", "(11) 98765-4321",
               "+52 81 5555 0144", "SRM-39018822", "SRM-31876640", "SRM-57730021")
 
-EMPTY_ON_SAMPLE = {"v_content_duplicates"}  # one source: no cross-source duplicates (the CSV header still shows)
+EMPTY_ON_SAMPLE = {"v_content_duplicates", "v_escalations", "v_escalation_summary"}  # one source: no cross-source
+# duplicates (the CSV header still shows); escalation is off in the example config
 
 runner = CliRunner()
 

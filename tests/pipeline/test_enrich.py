@@ -135,6 +135,22 @@ def test_enrich_encodes_each_mention_once_and_writes_sentiment_and_multitask_lin
         assert steps.link_journeys(settings, store).processed == 0, "link sees enrich's links as current"
 
 
+def test_enrich_stores_the_question_heads_answer_per_link_run_and_the_rules_leave_it_unknown(
+    tmp_path: Path, tiny_model: Path, trained_heads: Path,
+) -> None:
+    for folder, heads, method, known in ((tmp_path / "heads", trained_heads, "multitask", True),
+                                         (tmp_path / "rules", None, "rules", False)):
+        folder.mkdir()
+        settings = _settings(folder, tiny_model, heads, method)
+        with steps.open_store(settings) as store:
+            steps.pull(settings, store)
+            steps.identify_languages(settings, store)
+            steps.enrich(settings, store)
+            linked = store.escalations.candidates(limit=10_000)
+            assert len(linked) == store.counts()["mentions"]
+            assert {c.question is not None for c in linked} == {known}, method
+
+
 def test_a_mention_missing_only_its_links_is_linked_without_a_new_sentiment_row(
     tmp_path: Path, tiny_model: Path, trained_heads: Path,
 ) -> None:

@@ -1,7 +1,7 @@
 """Mention shard key: a fixed hash of the mention id that splits enrichment into disjoint shards.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07
 
 ``shard_key`` = the first 31 bits of SHA-256 of the mention id (``storage.ingest.shard_key``, copied
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
