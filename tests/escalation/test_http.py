@@ -107,6 +107,8 @@ def test_backoff_doubles_up_to_its_cap_with_jitter_between_half_and_all_of_it() 
 def test_a_secret_url_stays_out_of_httpxs_log_even_as_httpx_rewrites_it(
         service: ScriptedServer, make: Make, message: EscalationMessage, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    # journeypulse.logs quiets httpx to WARNING once any command has set up logging; a deployment may turn it up
+    caplog.set_level(logging.DEBUG, logger="httpx")
     service.answer(Reply(202))
     port = service.url.rsplit(":", 1)[1]
     url = f"http://localhost:{port}/workflows/ab/triggers/manual/paths/invoke?api-version=2016-06-01&sig=S3cr3tSig x"
