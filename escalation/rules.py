@@ -23,8 +23,8 @@ ENGAGEMENT_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 """Metadata keys the listeners store per engagement metric: Bluesky (likeCount, repostCount,
 replyCount), Mastodon (favourites_count, reblogs_count, replies_count), Reddit (score, num_comments),
-YouTube (like_count), Google Play (thumbs_up). X stores no post metrics; files store what their
-``metadata_columns`` name."""
+YouTube (like_count), Google Play (thumbs_up), X (like_count, retweet_count, reply_count, as fetched); files store
+what their ``metadata_columns`` name."""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,12 @@ def _parse_tweet(
     verified = user.get("verified") if isinstance(user, Mapping) else None
     if isinstance(verified, bool):
         metadata["author_verified"] = verified
+    tweet_metrics = tweet.get("public_metrics")  # engagement when fetched (escalation rules read it)
+    if isinstance(tweet_metrics, Mapping):
+        for key in ("like_count", "retweet_count", "reply_count", "quote_count"):
+            value = tweet_metrics.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                metadata[key] = value
     try:
         mention = Mention.build(
             source=source,

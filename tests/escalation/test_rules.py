@@ -66,6 +66,8 @@ def test_engagement_reads_each_sources_metadata_key_and_unknown_counts_follow_th
     assert match(likes, cand(metadata={"likeCount": 12})) is not None  # bluesky
     assert match(likes, cand(metadata={"favourites_count": 9})) is None  # mastodon
     assert match(likes, cand(metadata={"score": 40})) is not None  # reddit
+    assert match(likes, cand(metadata={"like_count": 3, "retweet_count": 50})) is None  # x: likes, not reposts
+    assert match(rule(min_engagement={"reposts": 20}), cand(metadata={"retweet_count": 50})) is not None  # x
     assert match(likes, cand(metadata={})) is not None  # the source reports none: undecided -> match
     assert match(rule(min_engagement={"likes": 10}, unknown_engagement="skip"), cand(metadata={})) is None
     assert match(rule(min_engagement={"replies": 1}), cand(metadata={"num_comments": 0})) is None

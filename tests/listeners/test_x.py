@@ -106,6 +106,10 @@ def test_parser_turns_a_documented_page_into_mentions_and_quarantines_the_broken
     assert edited.metadata["edited"] is True and edited.metadata["version_id"] == "1860000000000000005"
     assert edited.id == make_mention_id("x_main", "1860000000000000001")
     assert "🎉🚀" in edited.text and edited.metadata["author_followers"] == 570000
+    # the tweet's own engagement (what escalation rules' min_engagement reads); absent where X sent none
+    assert {k: edited.metadata[k] for k in ("like_count", "retweet_count", "reply_count", "quote_count")} == {
+        "like_count": 4, "retweet_count": 1, "reply_count": 0, "quote_count": 0}
+    assert "like_count" not in thai.metadata
     assert thai.text == "แอป นิมบัส ใช้งานง่ายมาก ชอบค่ะ 😍" and thai.language_hint == "th"
     assert thai.matched_terms == ("นิมบัส",)
     assert vietnamese.text.startswith("Ứng dụng Nimbus Pay") and vietnamese.language_hint == "vi"
