@@ -226,40 +226,46 @@ def _deliver(store: Store, settings: Settings, builder: MessageBuilder, factory:
     rules = {rule.id: rule for rule in config.rules}
     built: dict[str, Destination | str] = {}
     throttled: set[str] = set()
-    for row in store.escalations.rows(statuses=("pending", "failed"), ids=only):
-        rule = rules.get(row.rule_id)
-        dest_config = config.destinations.get(row.destination)
-        if rule is None or dest_config is None or row.destination not in rule.destinations:
-            what = "rule" if rule is None else "destination"
-            _fail(store, row, f"{what} no longer configured", None, dead=True, run=run)
-            continue
-        if not rule.enabled or in_quiet_hours(rule.quiet_hours, run.now) or row.destination in throttled:
-            continue
-        destination = built.get(row.destination)
-        if destination is None:
+    try:
+        for row in store.escalations.rows(statuses=("pending", "failed"), ids=only):
+            rule = rules.get(row.rule_id)
+            dest_config = config.destinations.get(row.destination)
+            if rule is None or dest_config is None or row.destination not in rule.destinations:
+                what = "rule" if rule is None else "destination"
+                _fail(store, row, f"{what} no longer configured", None, dead=True, run=run)
+                continue
+            if not rule.enabled or in_quiet_hours(rule.quiet_hours, run.now) or row.destination in throttled:
+                continue
+            destination = built.get(row.destination)
+            if destination is None:
+                try:
+                    destination = factory(row.destination, dest_config)
+                except JourneypulseError as exc:
+                    destination = f"destination {row.destination} could not be built: {exc}"
+                built[row.destination] = destination
+            if isinstance(destination, str):
+                _fail(store, row, destination, None, dead=row.runs + 1 >= dest_config.max_runs, run=run)
+                continue
+            message = _message(store, builder, rule, row, dest_config)
+            if message is None:
+                _fail(store, row, "its mentions no longer match the rule (relinked or forgotten)", None, dead=True, run=run)
+                continue
+            store.escalations.start_attempt(row.id, clock())
             try:
-                destination = factory(row.destination, dest_config)
-            except JourneypulseError as exc:
-                destination = f"destination {row.destination} could not be built: {exc}"
-            built[row.destination] = destination
-        if isinstance(destination, str):
-            _fail(store, row, destination, None, dead=row.runs + 1 >= dest_config.max_runs, run=run)
-            continue
-        message = _message(store, builder, rule, row, dest_config)
-        if message is None:
-            _fail(store, row, "its mentions no longer match the rule (relinked or forgotten)", None, dead=True, run=run)
-            continue
-        store.escalations.start_attempt(row.id, clock())
-        try:
-            receipt = destination.send(message)
-        except DeliveryError as exc:
-            dead = not exc.retryable or row.runs + 1 >= dest_config.max_runs
-            _fail(store, row, str(exc), exc.status_code, dead=dead, run=run)
-            if exc.retryable and exc.status_code == 429:
-                throttled.add(row.destination)  # the rest waits for the next run instead of hammering it
-            continue
-        store.escalations.mark_sent(row.id, receipt.status_code, receipt.external_id, clock())
-        run.sent += 1
+                receipt = destination.send(message)
+            except DeliveryError as exc:
+                dead = not exc.retryable or row.runs + 1 >= dest_config.max_runs
+                _fail(store, row, str(exc), exc.status_code, dead=dead, run=run)
+                if exc.retryable and exc.status_code == 429:
+                    throttled.add(row.destination)  # the rest waits for the next run instead of hammering it
+                continue
+            store.escalations.mark_sent(row.id, receipt.status_code, receipt.external_id, clock())
+            run.sent += 1
+    finally:
+        for made in built.values():  # the httpx clients the destinations opened
+            close = getattr(made, "close", None)
+            if callable(close):
+                close()
 
 
 def _fail(store: Store, row: EscalationRow, error: str, status_code: int | None, *, dead: bool, run: _Run) -> None:

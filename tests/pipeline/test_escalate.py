@@ -33,6 +33,7 @@ class Service:
 
     requests: list[EscalationMessage] = field(default_factory=list)
     tickets: dict[str, str] = field(default_factory=dict)
+    closed: int = 0
 
 
 class RecordingDestination:
@@ -42,6 +43,9 @@ class RecordingDestination:
                  idempotent: bool = True) -> None:
         self.name, self.kind, self.supports_idempotency_key = name, config.kind, idempotent
         self.service, self.failures = service, failures
+
+    def close(self) -> None:
+        self.service.closed += 1
 
     def send(self, message: EscalationMessage) -> DeliveryReceipt:
         self.service.requests.append(message)
@@ -123,6 +127,15 @@ def test_a_matching_mention_is_sent_once_redacted_without_handle_and_with_the_pl
     (row,) = store.escalations.rows()
     assert (row.status, row.attempts, row.runs, row.mention_id) == ("sent", 1, 1, mid)
     assert row.idempotency_key == message.idempotency_key and row.last_error is None
+
+
+def test_each_destination_a_run_builds_is_closed_at_its_end_even_after_a_failure(store: Store) -> None:
+    add(store, "1", "refund please Sorami", stage="exit", exit_type="refund_request")
+    add(store, "2", "refund now Sorami", stage="exit", exit_type="refund_request")
+    factory = Factory(failures=[DeliveryError("HTTP 503", retryable=True, status_code=503)])
+    report = escalate(settings([REFUND_RULE]), store, destination_factory=factory)
+    assert (report.sent, report.failed) == (1, 1)
+    assert factory.service.closed == 1  # one destination built for the run, closed once
 
 
 def test_a_language_without_a_playbook_reply_gets_the_english_one_and_says_so(store: Store) -> None:
