@@ -23,15 +23,13 @@ from bench_classify import _texts  # noqa: E402
 import sentiment.onnx_backend as onnx_backend  # noqa: E402
 from journeypulse.config import ModelConfig, Settings  # noqa: E402
 from sentiment import load_sentiment_model  # noqa: E402
-from sentiment.classifier import EncoderHeadModel  # noqa: E402
+from sentiment.classifier import DEFAULT_HEAD_DIR, EncoderHeadModel, chosen_int8_recipe  # noqa: E402
 
 
 def _load(recipe: str | None, cache: Path) -> EncoderHeadModel:
-    """The default model on torch (recipe None) or on onnx-int8 exported with ``recipe``."""
-    if recipe is not None:  # the export's file name and its quantisation both follow the module's recipe
-        onnx_backend.RECIPE = recipe
-        onnx_backend.ensure_int8_export.__defaults__ = (recipe,)
-    model = load_sentiment_model(ModelConfig(backend="torch" if recipe is None else "onnx-int8"), cache)
+    """The default model on torch (recipe None) or on onnx-int8 exported with ``recipe`` (``model.int8_recipe``)."""
+    config = ModelConfig() if recipe is None else ModelConfig(backend="onnx-int8", int8_recipe=recipe)
+    model = load_sentiment_model(config, cache)
     assert isinstance(model, EncoderHeadModel)
     return model
 
@@ -40,11 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--recipes", default=",".join(sorted(onnx_backend._RECIPES)))
+    parser.add_argument("--recipes", default=",".join(sorted(onnx_backend.INT8_RECIPES)))
     args = parser.parse_args()
     cache = Settings(brands=[{"name": "x"}]).cache_dir  # type: ignore[list-item]
     texts = _texts(None, args.n)
-    default = onnx_backend.int8_recipe()
+    default = chosen_int8_recipe(ModelConfig(), DEFAULT_HEAD_DIR) or onnx_backend.int8_recipe()
     models = {"torch": _load(None, cache)}
     for recipe in args.recipes.split(","):
         models[recipe] = _load(recipe, cache)
@@ -57,7 +55,7 @@ def main() -> None:
     base = statistics.median(times["torch"])
     for name, values in times.items():
         median = statistics.median(values)
-        mark = " (this CPU's default recipe)" if name == default else ""
+        mark = " (the default model's recipe here)" if name == default else ""
         print(f"{name}{mark}: {len(texts) / median:.1f} texts/s, {base / median:.2f}x torch")
 
 

@@ -75,6 +75,8 @@ class ModelConfig(_Strict):
     name: str = DEFAULT_MODEL
     revision: str | None = None
     backend: Literal["torch", "onnx-int8"] = "torch"
+    int8_recipe: str | None = Field(default=None, description="onnx-int8 quantisation recipe (sentiment/onnx_backend.py"
+                                    "); default: the one the model folder names in backends.json, else the CPU's")
     batch_size: int = Field(default=32, gt=0)
     max_tokens: int = Field(default=128, ge=16, le=512)
     review_threshold: float = Field(default=0.6, ge=0.0, le=1.0)

@@ -123,7 +123,7 @@ class EncoderHeadModel:
         if "layers" in head.extra:  # fine-tuned top layers shipped next to the head (format /2)
             encoder_folder = materialise_encoder(folder, head, encoder_folder, cache_dir)
             export_key = f"{encoder_revision}+layers-{digest}"
-        recipe = measured_int8_recipe(folder)
+        recipe = chosen_int8_recipe(config, folder)
         encoder = TextEncoder(encoder_folder, max_tokens=config.max_tokens, batch_size=config.batch_size,
                               prefix=head.prefix, backend=config.backend,
                               onnx_dir=export_dir(cache_dir, export_key), int8_recipe=recipe)
@@ -184,10 +184,11 @@ class SequenceClassificationModel:
     """Any 3-label AutoModelForSequenceClassification, labels mapped onto negative/neutral/positive."""
 
     def __init__(self, name: str, revision: str, runner: SequenceClassifierRunner, review_threshold: float,
-                 backend: str = "torch") -> None:
+                 backend: str = "torch", int8_recipe: str | None = None) -> None:
         self._name = name
         self.base_revision = revision
         self._backend = backend
+        self._int8_recipe = int8_recipe
         self.runner = runner
         self.review_threshold = review_threshold
 
@@ -196,11 +197,13 @@ class SequenceClassificationModel:
              revision: str) -> SequenceClassificationModel:
         from sentiment.torch_backend import SequenceClassifierRunner
 
+        recipe = chosen_int8_recipe(config, None)
         runner = SequenceClassifierRunner(source, max_tokens=config.max_tokens, batch_size=config.batch_size,
                                           order=lambda id2label: label_order(id2label, name),
-                                          backend=config.backend, onnx_dir=export_dir(cache_dir, revision))
+                                          backend=config.backend, onnx_dir=export_dir(cache_dir, revision),
+                                          int8_recipe=recipe)
         log.info("loaded sentiment model %s revision %s backend %s", name, revision, config.backend)
-        return cls(name, revision, runner, config.review_threshold, config.backend)
+        return cls(name, revision, runner, config.review_threshold, config.backend, recipe)
 
     @property
     def name(self) -> str:
@@ -208,7 +211,7 @@ class SequenceClassificationModel:
 
     @property
     def revision(self) -> str:
-        return backend_revision(self.base_revision, self._backend)
+        return backend_revision(self.base_revision, self._backend, self._int8_recipe)
 
     @property
     def backend(self) -> str:
@@ -235,6 +238,15 @@ def measured_int8_recipe(folder: Path) -> str | None:
     if recipe is not None and recipe not in INT8_RECIPES:
         raise ScoringError(f"{path}: int8_recipe {recipe!r} is not one of {sorted(INT8_RECIPES)}")
     return cast(str | None, recipe)
+
+
+def chosen_int8_recipe(config: ModelConfig, folder: Path | None) -> str | None:
+    """``model.int8_recipe`` if set, else the recipe a project model folder names, else None (the CPU's)."""
+    if config.int8_recipe is not None:
+        if config.int8_recipe not in INT8_RECIPES:
+            raise ScoringError(f"model.int8_recipe {config.int8_recipe!r} is not one of {sorted(INT8_RECIPES)}")
+        return config.int8_recipe
+    return measured_int8_recipe(folder) if folder is not None else None
 
 
 def backend_revision(base_revision: str, backend: str, int8_recipe: str | None = None) -> str:

@@ -203,7 +203,7 @@ class SequenceClassifierRunner:
 
     def __init__(self, source: Path, *, max_tokens: int, batch_size: int,
                  order: Callable[[dict[int, str]], list[int]], backend: str = "torch",
-                 onnx_dir: Path | None = None) -> None:
+                 onnx_dir: Path | None = None, int8_recipe: str | None = None) -> None:
         configure_threads()
         self.source = source
         self.tokenizer = load_tokenizer(source)
@@ -217,8 +217,9 @@ class SequenceClassifierRunner:
 
             if onnx_dir is None:
                 raise ScoringError("the onnx-int8 backend needs a cache folder for its export")
+            recipe = int8_recipe or RECIPE
             self.onnx_path = ensure_int8_export(lambda: _Softmax(self._torch_model("eager")),
-                                                onnx_dir / f"classifier-{RECIPE}.onnx")
+                                                onnx_dir / f"classifier-{recipe}.onnx", recipe)
             self._forward = OnnxRunner(self.onnx_path, torch.get_num_threads())
         else:
             self.model = self._torch_model(None)

@@ -133,3 +133,16 @@ def test_an_unknown_int8_recipe_in_head_json_is_a_clear_error(tiny_head_model: P
     folder = _with_recipe(tiny_head_model, tmp_path / "model", "matmul-4bit")
     with pytest.raises(ScoringError, match="int8_recipe 'matmul-4bit' is not one of"):
         load_sentiment_model(ModelConfig(name=str(folder), backend="onnx-int8"), tmp_path)
+
+
+def test_the_int8_recipe_setting_wins_over_the_folders_and_an_unknown_one_is_refused(tiny_head_model: Path,
+                                                                                     tmp_path: Path) -> None:
+    from journeypulse.errors import ScoringError
+
+    folder = _with_recipe(tiny_head_model, tmp_path / "model", RECIPE_VNNI)
+    model = load_sentiment_model(ModelConfig(name=str(folder), max_tokens=32, backend="onnx-int8",
+                                             int8_recipe=RECIPE_NO_VNNI), tmp_path)
+    assert model.revision.endswith(f"+onnx-int8:{RECIPE_NO_VNNI}")
+    assert [p.name for p in (tmp_path / "onnx").glob("*/encoder-*.onnx")] == [f"encoder-{RECIPE_NO_VNNI}.onnx"]
+    with pytest.raises(ScoringError, match="model.int8_recipe 'matmul-4bit' is not one of"):
+        load_sentiment_model(ModelConfig(name=str(folder), backend="onnx-int8", int8_recipe="matmul-4bit"), tmp_path)
