@@ -24,6 +24,17 @@ DEFAULT_MODEL = "journeypulse/sentiment-e5-small"
 committed head in ``sentiment/artifacts/``. Any Hugging Face id or local folder also works."""
 
 
+def check_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows, else ValueError (pydantic shows it per field)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Bangkok')") from exc
+    return name
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -284,13 +295,7 @@ class QuietHoursConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as Asia/Bangkok)") from exc
-        return zone
+        return check_time_zone(zone)
 
 
 class VolumeConfig(_Strict):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import codecs
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from journeypulse.config import check_time_zone
 
 FIELDS = ("id", "text", "created_at", "author", "url", "channel", "language_hint", "customer_id",
           "interaction_id", "brand")
@@ -61,11 +62,7 @@ class FileParams(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Asia/Bangkok')") from exc
-        return name
+        return check_time_zone(name)
 
     @model_validator(mode="after")
     def _identities_stay_out_of_metadata(self) -> FileParams:
